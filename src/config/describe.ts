@@ -1,0 +1,86 @@
+import { stringify } from "yaml";
+import type { KeySpec } from "./keys.ts";
+import { CONFIG_KEYS } from "./keys.ts";
+import { readConfigKey } from "./tree.ts";
+import type { Config, ConfigIssue, LoadedConfig, ValueSource } from "./types.ts";
+import { formatDuration } from "./values.ts";
+
+export const REDACTED = "[redacted]";
+
+/** One YAML scalar as it would appear after `key: `. */
+export function formatScalar(value: string | number | boolean): string {
+  return stringify(value, { lineWidth: 0 }).trimEnd();
+}
+
+/**
+ * A key's value as YAML-ish text; with `redact`, secrets (every value of a secret map) become
+ * `[redacted]`, and with `yaml` an empty string is written `""` so the text is valid YAML.
+ */
+export function formatKeyValue(
+  spec: KeySpec,
+  value: unknown,
+  options: { redact: boolean; yaml?: boolean },
+): string {
+  const hide = (text: string): string => (options.redact && spec.secret && text !== "" ? REDACTED : text);
+  if (spec.type.kind === "duration" && typeof value === "number") return formatDuration(value);
+  if (Array.isArray(value)) return `[${value.map((item) => formatScalar(String(item))).join(", ")}]`;
+  if (value !== null && typeof value === "object") {
+    const pairs = Object.entries(value as Record<string, string>).map(
+      ([name, text]) =>
+        `${formatScalar(name)}: ${options.redact && spec.secret ? REDACTED : formatScalar(text)}`,
+    );
+    return `{${pairs.join(", ")}}`;
+  }
+  if (typeof value === "string") return options.yaml ? formatScalar(value) : hide(value);
+  return String(value);
+}
+
+function formatSource(source: ValueSource | undefined): string {
+  switch (source?.kind) {
+    case undefined:
+    case "default":
+      return "default";
+    case "file":
+      return `${source.file}:${source.line}`;
+    case "env":
+      return `env ${source.name}`;
+    case "flag":
+      return `flag ${source.name}`;
+  }
+}
+
+/** Every leaf key with its effective value (secrets redacted) and where that value came from. */
+export function describeConfig(loaded: LoadedConfig): Array<{ key: string; value: string; source: string }> {
+  return CONFIG_KEYS.map((spec) => ({
+    key: spec.key,
+    value: formatKeyValue(spec, readConfigKey(loaded.config, spec.key), { redact: true }),
+    source: formatSource(loaded.sources.get(spec.key)),
+  }));
+}
+
+/** A deep copy with every non-empty secret replaced by `[redacted]`, safe to print or log. */
+export function redactConfig(config: Config): Config {
+  const copy = structuredClone(config);
+  for (const spec of CONFIG_KEYS.filter((candidate) => candidate.secret)) {
+    const segments = spec.key.split(".");
+    const parent = readConfigKey(copy, segments.slice(0, -1).join(".")) as Record<string, unknown>;
+    const leaf = segments.at(-1)!;
+    const value = parent[leaf];
+    if (typeof value === "string") {
+      if (value !== "") parent[leaf] = REDACTED;
+    } else if (value !== null && typeof value === "object") {
+      parent[leaf] = Object.fromEntries(Object.keys(value).map((name) => [name, REDACTED]));
+    }
+  }
+  return copy;
+}
+
+/** `file:line:col: key: message`, leaving out the parts the issue does not have. */
+export function formatConfigIssue(issue: ConfigIssue): string {
+  let where = issue.file ?? "";
+  if (issue.file !== undefined && issue.line !== undefined) {
+    where += `:${issue.line}`;
+    if (issue.column !== undefined) where += `:${issue.column}`;
+  }
+  return [where, issue.key, issue.message].filter((part) => part !== "").join(": ");
+}
