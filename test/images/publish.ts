@@ -32,6 +32,8 @@ function skopeoCopy(
     "copy",
     "--quiet",
     "--dest-tls-verify=false",
+    "--retry-times",
+    "2",
     ...creds,
     ...flags,
     source,
@@ -50,28 +52,33 @@ export async function pushTestImages(
   policyFile: string,
 ): Promise<ImagesManifest> {
   if (targets.length === 0) return manifest;
-  const jobs: Array<() => Promise<unknown>> = [];
+  // One job list per repository and registry: the registry's filesystem storage answers 500 now and
+  // then when two pushes write the same repository's links at once, so tags of one repository go in turn.
+  const perRepository = new Map<string, Array<() => Promise<unknown>>>();
+  const add = (target: PushTarget, destRef: string, job: () => Promise<unknown>) => {
+    const key = `${target.address}/${destRef.split(":")[0]}`;
+    const list = perRepository.get(key) ?? [];
+    list.push(job);
+    perRepository.set(key, list);
+  };
   for (const target of targets) {
+    const copy = (source: string, destRef: string, flags: string[]) =>
+      add(target, destRef, () => skopeoCopy(policyFile, source, target, destRef, flags));
     for (const info of Object.values(manifest.images)) {
-      jobs.push(() => skopeoCopy(policyFile, info.ociLayoutRef, target, info.refs.oci, []));
-      jobs.push(() =>
-        skopeoCopy(policyFile, info.ociLayoutRef, target, info.refs.v2s2, ["--format", "v2s2"]),
-      );
+      copy(info.ociLayoutRef, info.refs.oci, []);
+      copy(info.ociLayoutRef, info.refs.v2s2, ["--format", "v2s2"]);
     }
     const multi = manifest.multiarch;
-    jobs.push(() => skopeoCopy(policyFile, multi.ociLayoutRef, target, multi.refs.oci, ["--all"]));
-    jobs.push(() => skopeoCopy(policyFile, multi.ociLayoutRef, target, "test/multiarch:latest", ["--all"]));
-    jobs.push(() =>
-      skopeoCopy(policyFile, multi.ociLayoutRef, target, multi.refs.v2s2, ["--all", "--format", "v2s2"]),
-    );
-    if (target.withPublic === true) {
-      jobs.push(() =>
-        skopeoCopy(policyFile, manifest.images.alpine315.ociLayoutRef, target, manifest.publicRef, []),
-      );
-    }
+    copy(multi.ociLayoutRef, multi.refs.oci, ["--all"]);
+    copy(multi.ociLayoutRef, "test/multiarch:latest", ["--all"]);
+    copy(multi.ociLayoutRef, multi.refs.v2s2, ["--all", "--format", "v2s2"]);
+    if (target.withPublic === true) copy(manifest.images.alpine315.ociLayoutRef, manifest.publicRef, []);
   }
+  const sequences = [...perRepository.values()].map((list) => async () => {
+    for (const job of list) await job();
+  });
   // skopeo mostly waits on the registries; a few in flight keep both cores busy.
-  await runLimited(6, jobs);
+  await runLimited(6, sequences);
 
   const [first] = targets as [PushTarget];
   const readBack = async (ref: string, accept: string) => {

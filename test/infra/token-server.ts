@@ -14,6 +14,8 @@ export interface TokenUser {
   password: string;
   /** Decides which of the requested actions on a resource this user gets. */
   grant: (resource: ResourceScope) => string[];
+  /** Lifetime of this user's tokens in seconds, overriding the server default. */
+  ttlSeconds?: number;
 }
 
 export interface ResourceScope {
@@ -46,10 +48,17 @@ export interface TokenServer {
 }
 
 const allActions = ["pull", "push", "delete", "*"];
+const registryLeewaySeconds = 60;
 
-/** The users the test registries know: testuser can do everything, reader can only pull test/debian11. */
+const grantAll = (r: ResourceScope) => r.actions.filter((a) => allActions.includes(a));
+
+/**
+ * The users the test registries know: testuser can do everything, reader can only pull test/debian11,
+ * and shortlived can do everything with tokens the registry refuses 2 s after issue (expiry tests).
+ */
 export const defaultTokenUsers: Record<string, TokenUser> = {
-  testuser: { password: "testpass", grant: (r) => r.actions.filter((a) => allActions.includes(a)) },
+  testuser: { password: "testpass", grant: grantAll },
+  shortlived: { password: "shortlivedpass", grant: grantAll, ttlSeconds: 2 },
   reader: {
     password: "readerpass",
     grant: (r) =>
@@ -128,12 +137,16 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
 
   const issue = (account: string | undefined, access: ResourceScope[], ttl: number) => {
     const now = Math.floor(Date.now() / 1000);
+    // The registry accepts a token up to 60 s past its exp (distribution registry/auth/token/token.go,
+    // Leeway). A token meant to live less than that has its exp set back by the leeway, so the registry
+    // refuses it `ttl` seconds after issue, which is what expiry tests need.
+    const exp = ttl < registryLeewaySeconds ? now + ttl - registryLeewaySeconds : now + ttl;
     const header = { alg: "RS256", typ: "JWT", kid };
     const claims = {
       iss: options.issuer,
       sub: account ?? "",
       aud: options.service,
-      exp: now + ttl,
+      exp,
       // The registry allows 60 s of clock skew on nbf; none is needed on one machine.
       nbf: now,
       iat: now,
@@ -173,6 +186,7 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
     }
 
     let grant = anonymous;
+    let userTtl: number | undefined;
     const account = credentials?.user;
     if (credentials !== undefined) {
       const user = users[credentials.user];
@@ -183,6 +197,7 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
         });
       }
       grant = user.grant;
+      userTtl = user.ttlSeconds;
     }
 
     // Several `scope` parameters (or one space-separated list) may arrive; grant each separately and
@@ -195,7 +210,8 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
       if (actions.length > 0) granted.push({ type: scope.type, name: scope.name, actions });
     }
     const asked = Number(params.get("ttl"));
-    const ttl = Number.isFinite(asked) && asked > 0 ? Math.min(asked, defaultTtl) : defaultTtl;
+    const base = userTtl ?? defaultTtl;
+    const ttl = Number.isFinite(asked) && asked > 0 ? Math.min(asked, base) : base;
     const token = issue(account, granted, ttl);
     requests.push({ method: req.method ?? "GET", url: req.url ?? "", account, granted });
     send(200, { token, access_token: token, expires_in: ttl, issued_at: new Date().toISOString() });

@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { harnessVariables } from "./env.ts";
+import { startHarness } from "./harness.ts";
+import { startRegistry } from "./services.ts";
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("startHarness", () => {
+  it("starts only the services asked for and stop() leaves no process and no state dir behind", async () => {
+    const harness = await startHarness({ services: ["registry"], images: false });
+    const pids = harness.processes.map((p) => p.pid);
+    let stopped = false;
+    try {
+      assert.equal(pids.length, 1);
+      const registry = harness.env[harnessVariables.registry];
+      assert.ok(registry);
+      assert.equal(harness.env[harnessVariables.dockerHost], undefined);
+      assert.equal(harness.env[harnessVariables.imagesDir], undefined);
+      const response = await fetch(`http://${registry}/v2/`);
+      assert.equal(response.status, 200);
+      assert.ok(existsSync(harness.stateDir));
+      await harness.stop();
+      stopped = true;
+      assert.ok(
+        pids.every((pid) => !isAlive(pid)),
+        "registry process still running",
+      );
+      assert.ok(!existsSync(harness.stateDir), "state dir still there");
+      await assert.rejects(fetch(`http://${registry}/v2/`));
+    } finally {
+      if (!stopped) await harness.stop();
+    }
+  });
+
+  it("a service that cannot start fails with its log tail", async () => {
+    const dir = await mkdtemp("/tmp/hc-fail-");
+    try {
+      await assert.rejects(
+        startRegistry(dir, "registry (broken token auth)", {
+          kind: "token",
+          realm: "http://127.0.0.1:1/token",
+          service: "s",
+          issuer: "i",
+          certFile: join(dir, "missing-cert.pem"),
+        }),
+        (err: Error) => {
+          assert.match(err.message, /registry \(broken token auth\) exited/);
+          assert.match(err.message, /missing-cert\.pem/);
+          return true;
+        },
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
