@@ -31,8 +31,8 @@ export interface FeedEntry {
   description: string;
   link: string;
   issued: string;
-  /** v1 `Metadata.NVD` (Clair 2.x shape). */
-  nvd?: { CVSSv2?: { Score: number; Vectors: string }; CVSSv3?: { Score: number; Vectors: string } };
+  /** v1 `Metadata.NVD`, in the shape recorded from Clair 2.1.0. */
+  nvd?: { CVSSv2: { Score: number; Vectors: string } };
   /** v4 `clair.cvss` enrichment record. */
   cvss?: CvssV3;
 }
@@ -53,10 +53,7 @@ export const feed: FeedEntry[] = [
       "The c_rehash script does not properly sanitise shell metacharacters <script>alert(1)</script> & allows command injection.",
     link: debianLink("CVE-2022-2068"),
     issued: "2022-06-21T15:15:00Z",
-    nvd: {
-      CVSSv2: { Score: 10, Vectors: "AV:N/AC:L/Au:N/C:C/I:C/A:C" },
-      CVSSv3: { Score: 9.8, Vectors: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H" },
-    },
+    nvd: { CVSSv2: { Score: 10, Vectors: "AV:N/AC:L/Au:N/C:C/I:C/A:C" } },
     cvss: {
       version: "3.1",
       vectorString: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
@@ -145,7 +142,7 @@ export const feed: FeedEntry[] = [
       "The POLY1305 MAC implementation contains a bug that might corrupt the internal state on Windows.",
     link: debianLink("CVE-2023-4807"),
     issued: "2023-09-08T12:15:00Z",
-    nvd: { CVSSv3: { Score: 7.8, Vectors: "CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H" } },
+    nvd: { CVSSv2: { Score: 6.8, Vectors: "AV:N/AC:M/Au:N/C:P/I:P/A:P" } },
     cvss: {
       version: "3.1",
       vectorString: "CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H",
