@@ -41,8 +41,21 @@ if [ -n "$missing" ]; then
   trap - EXIT
 fi
 
-# 2. npm packages, when absent or older than the lock file.
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+# 2. npm packages, when absent or not what package-lock.json lists. npm keeps a copy of the lock in
+# node_modules/.package-lock.json; comparing versions is sturdier than comparing mtimes, which other
+# npm commands touch.
+lock_matches() {
+  [ -f node_modules/.package-lock.json ] || return 1
+  node -e '
+    const fs = require("fs");
+    const want = JSON.parse(fs.readFileSync("package-lock.json", "utf8")).packages ?? {};
+    const have = JSON.parse(fs.readFileSync("node_modules/.package-lock.json", "utf8")).packages ?? {};
+    for (const [path, entry] of Object.entries(want)) {
+      if (path === "" || entry.optional || entry.peer) continue;
+      if (have[path]?.version !== entry.version) process.exit(1);
+    }'
+}
+if [ ! -d node_modules ] || ! lock_matches; then
   echo "[run.sh] npm ci" >&2
   npm ci --no-audit --no-fund </dev/null
 fi
