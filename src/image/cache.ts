@@ -1,0 +1,326 @@
+/**
+ * The content-addressed layer cache: `<dir>/blobs/sha256/<hex>`, the layout of an OCI image layout's
+ * blob store (image-spec image-layout.md "Blobs"), so a blob's file name is its digest.
+ *
+ * A blob is streamed into a temp file under `<dir>/tmp/` while its sha256 is computed, checked against
+ * the expected digest when one is known, then renamed into place: a blob never sits under its final
+ * name unless its bytes hash to that name, and two writers of the same digest only ever rename
+ * identical files over each other. Nothing here holds a blob in memory.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import { EnvironmentError, HyperclairError, ImageError, InterruptedError } from "../errors.ts";
+import { isDigest } from "./manifest.ts";
+
+/** What a blob's bytes turned out to be, learnt while they streamed past. */
+export interface BlobDigests {
+  /** sha256 of the bytes as they are (what the cache file holds). */
+  digest: string;
+  size: number;
+  /**
+   * sha256 of the gunzipped bytes, when the blob is gzip (magic `1f 8b`) and that was asked for:
+   * the diff ID of a compressed layer. `undefined` when the blob is not gzip or does not gunzip.
+   */
+  uncompressedDigest: string | undefined;
+  /** The blob starts with zstd's magic (`28 b5 2f fd`); Node 20 cannot decompress it to check a diff ID. */
+  zstd: boolean;
+}
+
+export interface CachedBlob extends BlobDigests {
+  /** Absolute path of the blob in the cache. */
+  path: string;
+  /** False when the cache already held the blob and nothing new was written. */
+  written: boolean;
+}
+
+export interface HashOptions {
+  /** Also hash the gunzipped stream when the bytes are gzip (costs CPU, no disk, no memory). */
+  uncompressedDigest?: boolean | undefined;
+  signal?: AbortSignal | undefined;
+  /** Called with the running byte count of this blob. */
+  onProgress?: ((bytes: number) => void) | undefined;
+}
+
+export interface BlobWriteOptions extends HashOptions {
+  /** When known, the bytes must hash to it; a mismatch deletes the temp file and fails. */
+  expectedDigest?: string | undefined;
+  /** Names the blob in error messages, e.g. `archive x.tar entry blobs/sha256/…`. */
+  what?: string | undefined;
+}
+
+type BlobSource = Readable | AsyncIterable<Buffer | Uint8Array>;
+
+const gzipMagic = [0x1f, 0x8b];
+const zstdMagic = [0x28, 0xb5, 0x2f, 0xfd];
+
+function startsWith(head: Buffer, magic: number[]): boolean {
+  return head.length >= magic.length && magic.every((byte, index) => head[index] === byte);
+}
+
+/**
+ * A pass-through step that hashes what flows by and, for gzip data, also hashes its decompressed
+ * form. Backpressure from the gunzip side holds up the source, so memory stays bounded.
+ */
+class DigestTap {
+  readonly #hash = createHash("sha256");
+  readonly #uncompressedHash = createHash("sha256");
+  readonly #wantUncompressed: boolean;
+  readonly #onProgress: ((bytes: number) => void) | undefined;
+  #size = 0;
+  #head: Buffer = Buffer.alloc(0);
+  #decided = false;
+  #zstd = false;
+  #gunzip: ReturnType<typeof createGunzip> | undefined;
+  #gunzipDone: Promise<boolean> | undefined;
+
+  constructor(options: HashOptions) {
+    this.#wantUncompressed = options.uncompressedDigest === true;
+    this.#onProgress = options.onProgress;
+  }
+
+  async push(chunk: Buffer): Promise<void> {
+    this.#hash.update(chunk);
+    this.#size += chunk.length;
+    this.#onProgress?.(this.#size);
+    if (!this.#decided) {
+      this.#head = Buffer.concat([this.#head, chunk]);
+      if (this.#head.length < zstdMagic.length) return;
+      this.#decide();
+      const head = this.#head;
+      this.#head = Buffer.alloc(0);
+      await this.#feedGunzip(head);
+      return;
+    }
+    await this.#feedGunzip(chunk);
+  }
+
+  #decide(): void {
+    this.#decided = true;
+    this.#zstd = startsWith(this.#head, zstdMagic);
+    if (!this.#wantUncompressed || !startsWith(this.#head, gzipMagic)) return;
+    const gunzip = createGunzip();
+    this.#gunzip = gunzip;
+    // Data that starts like gzip but does not gunzip is simply not a gzip layer: no diff ID, no error.
+    this.#gunzipDone = new Promise<boolean>((resolve) => {
+      gunzip.on("data", (data: Buffer) => this.#uncompressedHash.update(data));
+      gunzip.on("end", () => resolve(true));
+      gunzip.on("error", () => {
+        this.#gunzip = undefined;
+        resolve(false);
+      });
+    });
+  }
+
+  async #feedGunzip(chunk: Buffer): Promise<void> {
+    const gunzip = this.#gunzip;
+    if (gunzip === undefined || chunk.length === 0) return;
+    if (!gunzip.write(chunk)) {
+      await Promise.race([
+        new Promise<void>((resolve) => gunzip.once("drain", resolve)),
+        this.#gunzipDone!.then(() => undefined),
+      ]);
+    }
+  }
+
+  async finish(): Promise<BlobDigests> {
+    if (!this.#decided) {
+      this.#decide();
+      await this.#feedGunzip(this.#head);
+    }
+    let uncompressedDigest: string | undefined;
+    if (this.#gunzip !== undefined) {
+      this.#gunzip.end();
+      if (await this.#gunzipDone) uncompressedDigest = `sha256:${this.#uncompressedHash.digest("hex")}`;
+    }
+    return {
+      digest: `sha256:${this.#hash.digest("hex")}`,
+      size: this.#size,
+      uncompressedDigest,
+      zstd: this.#zstd,
+    };
+  }
+
+  destroy(): void {
+    this.#gunzip?.destroy();
+  }
+}
+
+function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof HyperclairError ? signal.reason : new InterruptedError();
+}
+
+/** Hashes a stream without storing it (e.g. a blob already inside an OCI layout directory). */
+export async function hashStream(source: BlobSource, options: HashOptions = {}): Promise<BlobDigests> {
+  const tap = new DigestTap(options);
+  try {
+    for await (const chunk of source) {
+      if (options.signal?.aborted) throw abortError(options.signal);
+      await tap.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+    }
+    return await tap.finish();
+  } finally {
+    tap.destroy();
+  }
+}
+
+/** Hashes a file, streamed. */
+export async function hashFile(path: string, options: HashOptions = {}): Promise<BlobDigests> {
+  return hashStream(createReadStream(path, { highWaterMark: 1 << 20 }), options);
+}
+
+function hexOf(digest: string): string {
+  if (!isDigest(digest)) {
+    throw new ImageError(`${JSON.stringify(digest)} is not a sha256 digest`, {
+      hint: "hyperclair's layer cache holds sha256 blobs only",
+    });
+  }
+  return digest.slice("sha256:".length);
+}
+
+function environmentError(action: string, error: unknown): EnvironmentError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const hint =
+    code === "ENOSPC"
+      ? "the disk is full: free space or point cache.dir somewhere larger"
+      : code === "EACCES" || code === "EPERM" || code === "EROFS"
+        ? "make cache.dir writable, or point it at a writable directory"
+        : undefined;
+  return new EnvironmentError(`${action}: ${(error as Error).message}`, { hint, cause: error });
+}
+
+export class LayerCache {
+  /** Absolute (or as given) cache root; blobs live under `blobs/sha256/`. */
+  readonly dir: string;
+  #ready: Promise<void> | undefined;
+
+  constructor(dir: string) {
+    if (dir === "") throw new EnvironmentError("no layer cache directory given");
+    this.dir = dir;
+  }
+
+  /** Where the blob with this digest lives (whether or not it is there yet). */
+  pathFor(digest: string): string {
+    return join(this.dir, "blobs", "sha256", hexOf(digest));
+  }
+
+  async has(digest: string): Promise<boolean> {
+    try {
+      return (await stat(this.pathFor(digest))).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  /** The cached blob's path and size, or undefined when it is not cached. */
+  async lookup(digest: string): Promise<{ path: string; size: number } | undefined> {
+    const path = this.pathFor(digest);
+    try {
+      const info = await stat(path);
+      return info.isFile() ? { path, size: info.size } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #prepare(): Promise<void> {
+    this.#ready ??= (async () => {
+      try {
+        await mkdir(join(this.dir, "blobs", "sha256"), { recursive: true });
+        await mkdir(join(this.dir, "tmp"), { recursive: true });
+      } catch (error) {
+        this.#ready = undefined;
+        throw environmentError(`cannot create the layer cache at ${this.dir}`, error);
+      }
+    })();
+    return this.#ready;
+  }
+
+  /**
+   * Streams `source` into the cache. When `expectedDigest` is given and already cached, the bytes are
+   * still read and hashed (the caller's stream must be consumed, and a lying source is caught) but
+   * nothing is written.
+   */
+  async writeBlob(source: BlobSource, options: BlobWriteOptions = {}): Promise<CachedBlob> {
+    const what = options.what ?? "blob";
+    const expected = options.expectedDigest;
+    if (expected !== undefined) hexOf(expected);
+    await this.#prepare();
+
+    if (expected !== undefined && (await this.has(expected))) {
+      const digests = await hashStream(source, options);
+      checkDigest(what, digests.digest, expected);
+      return { ...digests, path: this.pathFor(expected), written: false };
+    }
+
+    const tempPath = join(
+      this.dir,
+      "tmp",
+      `${expected === undefined ? "blob" : hexOf(expected).slice(0, 16)}.${process.pid}.${randomBytes(6).toString("hex")}.partial`,
+    );
+    const tap = new DigestTap(options);
+    let handle: Awaited<ReturnType<typeof open>> | undefined;
+    try {
+      try {
+        handle = await open(tempPath, "wx", 0o644);
+      } catch (error) {
+        throw environmentError(`cannot write to the layer cache at ${this.dir}`, error);
+      }
+      const file = handle;
+      const sink = new Writable({
+        highWaterMark: 1 << 20,
+        write(chunk: Buffer, _encoding, callback) {
+          tap
+            .push(chunk)
+            .then(() => file.write(chunk))
+            .then(
+              () => callback(),
+              (error: unknown) =>
+                callback(environmentError(`cannot write ${what} to the layer cache`, error)),
+            );
+        },
+      });
+      const readable = source instanceof Readable ? source : Readable.from(source, { objectMode: false });
+      await pipeline(readable, sink, options.signal === undefined ? {} : { signal: options.signal });
+      await file.close();
+      handle = undefined;
+      const digests = await tap.finish();
+      if (expected !== undefined) checkDigest(what, digests.digest, expected);
+      const path = this.pathFor(digests.digest);
+      const already = await this.has(digests.digest);
+      if (already) {
+        await rm(tempPath, { force: true });
+      } else {
+        try {
+          await rename(tempPath, path);
+        } catch (error) {
+          throw environmentError(`cannot move ${what} into the layer cache`, error);
+        }
+      }
+      return { ...digests, path, written: !already };
+    } catch (error) {
+      tap.destroy();
+      await handle?.close().catch(() => undefined);
+      await rm(tempPath, { force: true }).catch(() => undefined);
+      if (options.signal?.aborted) throw abortError(options.signal);
+      throw error;
+    }
+  }
+
+  /** Stores a small blob already in memory (e.g. a JSON blob that turns out to be needed as a layer). */
+  async writeBuffer(data: Buffer, options: BlobWriteOptions = {}): Promise<CachedBlob> {
+    return this.writeBlob(Readable.from([data]), options);
+  }
+}
+
+function checkDigest(what: string, actual: string, expected: string): void {
+  if (actual !== expected) {
+    throw new ImageError(`${what}: content digest ${actual} does not match the expected ${expected}`, {
+      hint: "the image data is corrupt or was altered; export or download it again",
+    });
+  }
+}
