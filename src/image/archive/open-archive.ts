@@ -65,21 +65,12 @@ export async function parseArchiveInput(kind: ArchiveKind, text: string): Promis
   if (text === "")
     throw new ImageError(`${prefixes[kind]}: needs a path`, { hint: `write ${prefixes[kind]}:PATH` });
   if ((await pathKind(text)) !== undefined) return { kind, path: text };
-  const colon = text.lastIndexOf(":");
-  if (colon > 0) {
-    const path = text.slice(0, colon);
-    const selector = text.slice(colon + 1);
-    if (selector !== "" && !selector.includes("/") && (await pathKind(path)) !== undefined) {
-      return { kind, path, selector };
-    }
-    if (selector.includes("/") || selector.includes(":")) {
-      // docker-archive selectors are tags like `repo/name:tag`: take the path up to the first existing prefix.
-      for (let at = text.indexOf(":"); at > 0; at = text.indexOf(":", at + 1)) {
-        const candidate = text.slice(0, at);
-        if ((await pathKind(candidate)) !== undefined)
-          return { kind, path: candidate, selector: text.slice(at + 1) };
-      }
-    }
+  // The selector may hold colons itself (`repo/name:tag`), so the path ends at the first colon whose
+  // prefix exists.
+  for (let at = text.indexOf(":"); at > 0; at = text.indexOf(":", at + 1)) {
+    const path = text.slice(0, at);
+    const selector = text.slice(at + 1);
+    if (selector !== "" && (await pathKind(path)) !== undefined) return { kind, path, selector };
   }
   return { kind, path: text };
 }
