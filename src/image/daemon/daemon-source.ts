@@ -15,7 +15,12 @@ import {
   resolveDaemonEndpoint,
   translateDaemonError,
 } from "./connection.ts";
-import { type DaemonExportEvent, exportDaemonLayers, platformFromConfig, readCachedConfig } from "./export.ts";
+import {
+  type DaemonExportEvent,
+  exportDaemonLayers,
+  platformFromConfig,
+  readCachedConfig,
+} from "./export.ts";
 import {
   type DaemonImageInspect,
   findDaemonImage,
@@ -155,7 +160,8 @@ async function inspectWith(
     id: inspect.Id,
     digest: manifestDigest ?? inspect.Id,
     digestKind: manifestDigest === undefined ? "image-id" : "manifest",
-    platform: cached === undefined ? platformOf(inspect) : platformFromConfig(cached.config, platformOf(inspect)),
+    platform:
+      cached === undefined ? platformOf(inspect) : platformFromConfig(cached.config, platformOf(inspect)),
     tags: [...(inspect.RepoTags ?? []), ...repoDigests],
     diffIds,
     chainIds: chainIds(diffIds),
