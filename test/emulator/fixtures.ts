@@ -48,6 +48,8 @@ export interface ServedBlob {
   body: Buffer;
   status?: number;
   headers?: Record<string, string>;
+  /** Wait this long before answering (to observe concurrent fetches). */
+  delayMs?: number;
 }
 
 export interface LayerServer {
@@ -71,12 +73,14 @@ export async function startLayerServer(host = "127.0.0.1"): Promise<LayerServer>
       res.end("not found\n");
       return;
     }
-    res.writeHead(blob.status ?? 200, {
-      "Content-Type": "application/octet-stream",
-      "Content-Length": String(blob.body.length),
-      ...blob.headers,
-    });
-    res.end(blob.body);
+    setTimeout(() => {
+      res.writeHead(blob.status ?? 200, {
+        "Content-Type": "application/octet-stream",
+        "Content-Length": String(blob.body.length),
+        ...blob.headers,
+      });
+      res.end(blob.body);
+    }, blob.delayMs ?? 0);
   });
   await new Promise<void>((resolve) => server.listen(0, host, () => resolve()));
   const url = `http://${host}:${(server.address() as AddressInfo).port}`;

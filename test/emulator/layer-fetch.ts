@@ -179,7 +179,11 @@ export function formatFetchLine(fetch: LayerFetch): string {
         ? `${k}: [redacted]`
         : `${k}: ${Array.isArray(v) ? v.join(", ") : v}`,
     );
-  const verdict = fetch.ok ? "ok" : (fetch.error ?? "failed");
+  const verdict = fetch.ok
+    ? "ok"
+    : fetch.error?.includes("validation failed")
+      ? `digest mismatch (${fetch.error})`
+      : (fetch.error ?? "failed");
   return (
     `layer fetch GET ${fetch.url} -> ${fetch.status} ${fetch.bytes} bytes ${fetch.digest || "-"} ${verdict}` +
     (shown.length > 0 ? ` [${shown.join("; ")}]` : "")

@@ -107,10 +107,11 @@ describe("Clair v4 emulator", () => {
   let layers: LayerServer;
   let base: LayerSpec;
   let child: LayerSpec;
+  const logLines: string[] = [];
 
   before(async () => {
     layers = await startLayerServer();
-    emulator = await startEmulator({ api: "v4" });
+    emulator = await startEmulator({ api: "v4", log: (l) => logLines.push(l) });
     const baseBlob = await buildLayer({
       "etc/os-release": debian11OsRelease,
       "var/lib/dpkg/status": debian11Status,
@@ -275,6 +276,22 @@ describe("Clair v4 emulator", () => {
     assert.deepEqual(fetched, ["/extra"]);
   });
 
+  test("the layers of a manifest are fetched concurrently", async () => {
+    const specs = await Promise.all(
+      [1, 2, 3].map(async (k) => {
+        const blob = await buildLayer({ [`etc/slow-${k}`]: `${k}\n` });
+        return { hash: sha256(blob), uri: layers.serve(`/slow-${k}`, { body: blob, delayMs: 300 }) };
+      }),
+    );
+    const started = Date.now();
+    const answer = await call(emulator.url, "POST", "/indexer/api/v1/index_report", {
+      body: manifestOf("slow", specs),
+    });
+    assert.equal(answer.status, 201);
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed < 800, `three 300 ms layers took ${elapsed} ms`);
+  });
+
   test("a manifest that does not match the schema: 400 with ClairCore's messages", async () => {
     const route = "/indexer/api/v1/index_report";
     const noLayers = await call(emulator.url, "POST", route, { body: { hash: sha256("x"), layers: [] } });
@@ -351,6 +368,7 @@ describe("Clair v4 emulator", () => {
     const fetch = emulator.fetches.find((f) => f.url.endsWith("/mismatch"));
     assert.equal(fetch?.ok, false);
     assert.equal(fetch?.digest, sha256(blob));
+    assert.ok(logLines.some((l) => l.includes("/mismatch") && l.includes("digest mismatch")));
   });
 
   test("a layer URL that answers 404 or 401 fails the index with 500", async () => {
