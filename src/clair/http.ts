@@ -467,6 +467,8 @@ export function mapTransportError(
   debug: string[],
 ): ClairError {
   const cause = findCause(error);
+  // axios errors hold the request config, Authorization header included; keep only what was wrong.
+  const safeCause = Object.assign(new Error(cause.message), { code: cause.code });
   const origin = originOf(url);
   const code = cause.code ?? "";
   const tlsReason =
@@ -489,7 +491,7 @@ export function mapTransportError(
     return new ClairError(`TLS connection to ${target.name} at ${origin} failed (${tlsReason})`, {
       hint,
       debug,
-      cause: error,
+      cause: safeCause,
     });
   }
   const reason =
@@ -502,7 +504,7 @@ export function mapTransportError(
   return new ClairError(`cannot reach ${target.name} at ${origin} (${reason})`, {
     hint: `check ${target.setting} and that Clair is running there`,
     debug,
-    cause: error,
+    cause: safeCause,
   });
 }
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { inspect } from "node:util";
 import { gzipSync } from "node:zlib";
 import {
   apiTarget,
@@ -247,6 +248,21 @@ describe("ClairHttp against local servers", () => {
         return true;
       },
     );
+  });
+
+  it("keeps the token out of the error and its cause, however deeply it is inspected", async () => {
+    const port = await findClosedPort();
+    const http = new ClairHttp(
+      options({ sign: async () => "token-secret-3", headers: { "X-Api-Key": "header-secret-4" } }),
+    );
+    const error = await http
+      .request({ method: "GET", url: `http://127.0.0.1:${port}/` })
+      .catch((e: unknown) => e);
+    assert.ok(error instanceof ClairError);
+    const dump = inspect(error, { depth: 20, showHidden: true });
+    assert.match(dump, /ECONNREFUSED/);
+    assert.ok(!dump.includes("token-secret-3"));
+    assert.ok(!dump.includes("header-secret-4"));
   });
 
   it("maps a server that never answers to a timeout naming the limit", async () => {
