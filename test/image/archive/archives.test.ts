@@ -152,6 +152,20 @@ describe("archive sources", () => {
         assert.equal(legacy!.digest, ociForm!.digest);
         assert.notEqual(legacy!.digest, info.ociManifest.digest);
       });
+
+      it("docker-archive written by dockerd's own docker save", async () => {
+        const path = info.archives.dockerSave;
+        assert.ok(path, "the harness records the archive dockerd saved");
+        const [saved] = await open({ kind: "docker-archive", path });
+        const [skopeo] = await open({ kind: "docker-archive", path: info.archives.docker });
+        assert.deepEqual(
+          saved!.layers.map((layer) => [layer.digest, layer.size]),
+          info.layers.map((layer) => [layer.diffId, layer.uncompressedSize]),
+        );
+        assert.deepEqual(saved!.tags, [info.refs.daemon]);
+        assert.equal(saved!.digest, skopeo!.digest);
+        await assertCommon(saved!, info);
+      });
     });
   }
 
