@@ -39,7 +39,7 @@ export interface CommandContext {
 export const configFlags = {
   clairUrl: "clair.url",
   clairApi: "clair.api",
-} as const satisfies Record<keyof GlobalArgs & string, string>;
+} as const satisfies Partial<Record<keyof GlobalArgs, string>>;
 
 export function createCommandOutput(argv: GlobalArgs, runtime: Runtime): Output {
   const color = shouldUseColor(argv.color, runtime.env, runtime.stderr.isTTY === true);

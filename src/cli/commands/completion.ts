@@ -31,7 +31,9 @@ export function completionCommand(
         .example("$0 completion bash >> ~/.bashrc", "Complete hyperclair commands and options in bash")
         .example("$0 completion zsh >> ~/.zshrc", "The same for zsh") as Argv<GlobalArgs & { shell?: Shell }>,
     handler: () => {
-      parser().showCompletionScript("hyperclair", "completion");
+      // The typings lag behind yargs: showCompletionScript takes ($0, command name for the install hint).
+      const show = parser().showCompletionScript as unknown as (this: unknown, $0: string, command: string) => void;
+      show.call(parser(), "hyperclair", "completion");
     },
   };
 }

@@ -9,7 +9,7 @@ import { textOrJsonOption } from "../options.ts";
 import { createCommandOutput, createContext, type GlobalArgs, type Runtime } from "../runtime.ts";
 
 type ConfigArgs = GlobalArgs & { format: "text" | "json" };
-type InitArgs = GlobalArgs & { path: string; force?: boolean };
+type InitArgs = GlobalArgs & { path: string; force?: boolean | undefined };
 
 export function configCommand(runtime: Runtime): CommandModule<GlobalArgs, ConfigArgs> {
   return {

@@ -1,4 +1,5 @@
 import type { Argv, CommandModule } from "yargs";
+import { ExitCode } from "../../errors.ts";
 import { textOrJsonOption } from "../options.ts";
 import { createContext, type GlobalArgs, type Runtime } from "../runtime.ts";
 import { renderHealth } from "../views/health-view.ts";
@@ -21,8 +22,11 @@ export function healthCommand(runtime: Runtime): CommandModule<GlobalArgs, Healt
       const health = await clair.health();
       out.document(argv.format === "json" ? JSON.stringify(health, null, 2) : renderHealth(health, out));
       if (!health.healthy) {
-        out.error(`Clair at ${health.apiUrl} is not healthy`);
-        runtime.exitCode = 3;
+        // One line with the first failure's reason: what CI logs show when the step fails.
+        const failed = health.checks.find((check) => !check.ok);
+        const reason = failed ? ` — ${failed.name}: ${failed.detail}` : "";
+        out.error(`Clair at ${health.apiUrl} is not healthy${reason}`);
+        runtime.exitCode = ExitCode.external;
       }
     },
   };
