@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { harnessVariables } from "./env.ts";
-import { startHarness } from "./harness.ts";
+import { reapStaleHarnesses, startHarness } from "./harness.ts";
 import { startRegistry } from "./services.ts";
 
 function isAlive(pid: number): boolean {
@@ -62,6 +64,38 @@ describe("startHarness", () => {
       );
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("reapStaleHarnesses", () => {
+  it("stops the services of a harness whose process was killed outright, and removes its state dir", async () => {
+    const root = await mkdtemp("/tmp/hc-reap-");
+    try {
+      const script = `
+        import { startHarness } from ${JSON.stringify(new URL("./harness.ts", import.meta.url).href)};
+        const h = await startHarness({ services: ["registry"], images: false, stateRoot: ${JSON.stringify(root)} });
+        process.stdout.write(JSON.stringify({ stateDir: h.stateDir, pids: h.processes.map((p) => p.pid) }) + "\\n");
+        setInterval(() => {}, 1000);
+      `;
+      const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      const [line] = (await once(child.stdout.setEncoding("utf8"), "data")) as [string];
+      const started = JSON.parse(line) as { stateDir: string; pids: number[] };
+      child.kill("SIGKILL");
+      await once(child, "exit");
+      assert.ok(started.pids.every(isAlive), "the orphaned registry keeps running until reaped");
+
+      const reaped = await reapStaleHarnesses(root);
+      assert.deepEqual(reaped, [started.stateDir]);
+      assert.ok(
+        started.pids.every((pid) => !isAlive(pid)),
+        "orphaned registry still running",
+      );
+      assert.ok(!existsSync(started.stateDir));
+    } finally {
+      await rm(root, { recursive: true, force: true });
     }
   });
 });

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { writeFileSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { buildTestImages, writePermissivePolicy } from "../images/build.ts";
@@ -36,6 +37,8 @@ export interface HarnessOptions {
   tokenTtlSeconds?: number;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
+  /** Where the state dir is made (default /tmp; keep it short, unix socket paths are limited to 108 bytes). */
+  stateRoot?: string;
 }
 
 export interface HarnessTimings {
@@ -86,6 +89,66 @@ async function unmountUnder(dir: string): Promise<string[]> {
   return failed;
 }
 
+const ownerFile = "harness.json";
+
+/**
+ * Records who owns the state dir and which PIDs it started, so services orphaned by a harness that was
+ * killed outright (SIGKILL leaves no chance to clean up) can be found and stopped later by `reap`.
+ */
+function writeOwnerRecord(stateDir: string, processes: ManagedProcess[]): void {
+  const record = { ownerPid: process.pid, services: processes.map((p) => ({ name: p.name, pid: p.pid })) };
+  writeFileSync(join(stateDir, ownerFile), JSON.stringify(record));
+}
+
+function isPidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function stopPid(pid: number, graceMs = 15_000): Promise<void> {
+  try {
+    process.kill(pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline && isPidAlive(pid)) await new Promise((r) => setTimeout(r, 100));
+  if (isPidAlive(pid)) process.kill(pid, "SIGKILL");
+}
+
+/**
+ * Cleans up after harness runs whose owning process is gone: stops the services they recorded (only
+ * PIDs whose command line still names that state dir, so a reused PID is never hit), unmounts, removes
+ * the dir. Returns the dirs it removed.
+ */
+export async function reapStaleHarnesses(root = "/tmp"): Promise<string[]> {
+  const reaped: string[] = [];
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    if (!/^hc-[A-Za-z0-9]{6}$/.test(name)) continue;
+    const dir = join(root, name);
+    let record: { ownerPid: number; services: Array<{ name: string; pid: number }> };
+    try {
+      record = JSON.parse(await readFile(join(dir, ownerFile), "utf8"));
+    } catch {
+      continue;
+    }
+    if (isPidAlive(record.ownerPid)) continue;
+    for (const service of record.services) {
+      const cmdline = await readFile(`/proc/${service.pid}/cmdline`, "utf8").catch(() => "");
+      if (cmdline.includes(dir)) await stopPid(service.pid);
+    }
+    const failed = await unmountUnder(dir);
+    if (failed.length > 0) continue;
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    reaped.push(dir);
+  }
+  return reaped;
+}
+
 /** A harness in the making: knows what it started so far, so it can be stopped at any moment. */
 class HarnessRun implements Harness {
   stateDir = "";
@@ -109,6 +172,7 @@ class HarnessRun implements Harness {
 
   private track<T extends { process: ManagedProcess }>(service: T): T {
     this.processes.push(service.process);
+    writeOwnerRecord(this.stateDir, this.processes);
     // Stopped while this service was starting: stop it right away.
     if (this.stopping !== undefined) void stopProcess(service.process);
     return service;
@@ -125,7 +189,8 @@ class HarnessRun implements Harness {
 
   async start(): Promise<void> {
     // Short and under /tmp: unix socket paths may not exceed 108 bytes.
-    this.stateDir = await mkdtemp("/tmp/hc-");
+    this.stateDir = await mkdtemp(join(this.options.stateRoot ?? "/tmp", "hc-"));
+    writeOwnerRecord(this.stateDir, []);
     this.env[harnessVariables.stateDir] = this.stateDir;
     const wanted = new Set(this.options.services ?? allServices);
     const started = Date.now();
@@ -305,10 +370,17 @@ function formatSetupLine(run: Harness, extra: string): string {
 
 /** `harness.ts run -- CMD ARGS…`: start everything, run CMD with the HC_* variables, stop everything. */
 async function runCli(argv: string[]): Promise<number> {
+  if (argv[0] === "reap") {
+    const reaped = await reapStaleHarnesses();
+    process.stderr.write(
+      reaped.length === 0 ? "[harness] nothing to reap\n" : `[harness] removed ${reaped.join(", ")}\n`,
+    );
+    return 0;
+  }
   const separator = argv.indexOf("--");
   const command = separator < 0 ? [] : argv.slice(separator + 1);
   if (argv[0] !== "run" || command.length === 0) {
-    process.stderr.write("usage: harness.ts run -- COMMAND [ARGS...]\n");
+    process.stderr.write("usage: harness.ts run -- COMMAND [ARGS...]\n       harness.ts reap\n");
     return 2;
   }
   const log = (line: string) => process.stderr.write(`[harness] ${line}\n`);
@@ -324,6 +396,14 @@ async function runCli(argv: string[]): Promise<number> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  // A bug in the harness itself must not leave the services running either.
+  const onCrash = (err: unknown) => {
+    log(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    if (child?.pid !== undefined && child.exitCode === null) child.kill("SIGTERM");
+    void run.stop().finally(() => process.exit(1));
+  };
+  process.on("uncaughtException", onCrash);
+  process.on("unhandledRejection", onCrash);
 
   const installInfo = process.env["HC_SETUP_TIMES"] ?? "";
   let exitCode = 1;

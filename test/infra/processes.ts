@@ -139,6 +139,8 @@ export async function runCommand(
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
     stderr += chunk;
   });
+  // A command that exits without reading stdin (htpasswd) makes this write fail with EPIPE: harmless.
+  child.stdin.on("error", () => undefined);
   child.stdin.end(options.input ?? "");
   const [code] = (await once(child, "close")) as [number | null];
   const result = { code: code ?? -1, stdout, stderr };
