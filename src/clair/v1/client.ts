@@ -1,5 +1,5 @@
 import type { ClairConfig } from "../../config/types.ts";
-import type { ClairClient, ClairHealth } from "../client.ts";
+import type { ClairClient, ClairHealth, ClairReport, DeleteResult, SubmitResult } from "../client.ts";
 import { probeTimeout, resolveHealthBase } from "../endpoints.ts";
 import { runCheck } from "../health-check.ts";
 import type { ClairHttp, Target } from "../http.ts";
@@ -63,5 +63,19 @@ export class V1Client implements ClairClient {
       checks,
       healthy: checks.every((c) => c.ok),
     };
+  }
+
+  // Placeholders while the submission code is written; replaced before anything calls them.
+  knows(): Promise<boolean> {
+    throw new Error("not implemented yet");
+  }
+  submit(): Promise<SubmitResult> {
+    throw new Error("not implemented yet");
+  }
+  report(): Promise<ClairReport> {
+    throw new Error("not implemented yet");
+  }
+  delete(): Promise<DeleteResult> {
+    throw new Error("not implemented yet");
   }
 }

@@ -1,5 +1,12 @@
 import type { ClairConfig } from "../../config/types.ts";
-import type { ClairClient, ClairHealth, HealthCheck } from "../client.ts";
+import type {
+  ClairClient,
+  ClairHealth,
+  ClairReport,
+  DeleteResult,
+  HealthCheck,
+  SubmitResult,
+} from "../client.ts";
 import { type ClairEndpoints, probeTimeout, resolveHealthBase } from "../endpoints.ts";
 import { runCheck } from "../health-check.ts";
 import type { ClairHttp, Target } from "../http.ts";
@@ -152,6 +159,19 @@ export class V4Client implements ClairClient {
     } catch {
       return undefined;
     }
+  }
+  // Placeholders while the submission code is written; replaced before anything calls them.
+  knows(): Promise<boolean> {
+    throw new Error("not implemented yet");
+  }
+  submit(): Promise<SubmitResult> {
+    throw new Error("not implemented yet");
+  }
+  report(): Promise<ClairReport> {
+    throw new Error("not implemented yet");
+  }
+  delete(): Promise<DeleteResult> {
+    throw new Error("not implemented yet");
   }
 }
 
