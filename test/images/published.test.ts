@@ -132,3 +132,26 @@ describe("images loaded into the daemons", () => {
     assert.equal(amd.Architecture, "amd64");
   });
 });
+
+describe("daemons pull from the plain registry", () => {
+  for (const [label, host] of [
+    ["dockerd", env.dockerHost],
+    ["podman", env.podmanHost],
+  ] as const) {
+    it(`${label} pulls test/debian12:v2s2 over plain HTTP`, async () => {
+      const daemon = connectDaemon(host);
+      const ref = `${env.registry}/test/debian12:v2s2`;
+      const stream = (await daemon.pull(ref)) as NodeJS.ReadableStream;
+      let output = "";
+      for await (const chunk of stream) output += chunk.toString();
+      // podman reports pull failures inside a 200 stream.
+      assert.ok(!output.includes('"error"'), output);
+      const inspect = await daemon.getImage(ref).inspect();
+      assert.equal(inspect.Id, env.images.images.debian12.config.digest);
+      assert.ok(
+        inspect.RepoDigests.some((d) => d.endsWith(`@${env.images.images.debian12.v2s2Manifest.digest}`)),
+        inspect.RepoDigests.join(", "),
+      );
+    });
+  }
+});

@@ -99,3 +99,24 @@ describe("reapStaleHarnesses", () => {
     }
   });
 });
+
+describe("harnessEnv", () => {
+  it("outside the harness, names the missing variable and says to use npm test", async () => {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("HC_")));
+    const script = `import { harnessEnv } from ${JSON.stringify(new URL("./env.ts", import.meta.url).href)}; harnessEnv();`;
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      env,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr += chunk;
+    });
+    const [code] = (await once(child, "exit")) as [number];
+    assert.notEqual(code, 0);
+    assert.match(
+      stderr,
+      /run the tests through `npm test`, which starts the services: missing HC_IMAGES_DIR/,
+    );
+  });
+});

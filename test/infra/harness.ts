@@ -209,12 +209,10 @@ class HarnessRun implements Harness {
 
     const registryDir = (name: string) => join(this.stateDir, name);
     const starts: Array<Promise<void>> = [];
-    const plainPorts: string[] = [];
     if (wanted.has("registry")) {
       starts.push(
         startRegistry(registryDir("registry"), "registry (plain)", { kind: "none" }).then((r) => {
           this.registry = this.track(r).address;
-          plainPorts.push(r.address);
         }),
       );
     }
@@ -222,7 +220,6 @@ class HarnessRun implements Harness {
       starts.push(
         startRegistry(registryDir("registry-basic"), "registry (basic auth)", { kind: "basic" }).then((r) => {
           this.registryBasic = this.track(r).address;
-          plainPorts.push(r.address);
         }),
       );
     }
@@ -247,7 +244,6 @@ class HarnessRun implements Harness {
             certFile: keys.certFile,
           });
           this.registryToken = this.track(r).address;
-          plainPorts.push(r.address);
         })(),
       );
     }
@@ -264,7 +260,11 @@ class HarnessRun implements Harness {
     const podmanStart = wanted.has("podman")
       ? registriesReady.then(async () => {
           if (this.stopping !== undefined || this.aborted) return;
-          const p = await startPodman(join(this.stateDir, "podman"), { insecureRegistries: plainPorts });
+          // The plain registry first: it becomes the unqualified-search registry for short names.
+          const insecureRegistries = [this.registry, this.registryBasic, this.registryToken].filter(
+            (r): r is string => r !== undefined,
+          );
+          const p = await startPodman(join(this.stateDir, "podman"), { insecureRegistries });
           this.podmanHost = this.track(p).host;
         })
       : Promise.resolve();

@@ -2,6 +2,7 @@ import { createHash, createPublicKey, randomUUID, sign } from "node:crypto";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { pathToFileURL } from "node:url";
 
 /**
  * A Docker registry token server (https://distribution.github.io/distribution/spec/auth/token/):
@@ -240,4 +241,20 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
       await once(server, "close").catch(() => undefined);
     },
   };
+}
+
+/** `tsx test/infra/token-server.ts KEY.pem [PORT]`: a standalone token server for manual experiments. */
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const [keyFile, port] = process.argv.slice(2);
+  if (keyFile === undefined) {
+    process.stderr.write("usage: token-server.ts KEY.pem [PORT]\n");
+    process.exit(2);
+  }
+  const server = await startTokenServer({
+    keyFile,
+    service: process.env["HC_TOKEN_SERVICE"] ?? "hyperclair-test-registry",
+    issuer: process.env["HC_TOKEN_ISSUER"] ?? "hyperclair-test-issuer",
+    ...(port === undefined ? {} : { port: Number(port) }),
+  });
+  process.stdout.write(`${server.realm}\n`);
 }
