@@ -8,11 +8,11 @@
  * identical files over each other. Nothing here holds a blob in memory.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { once } from "node:events";
+import { createReadStream, createWriteStream, type WriteStream } from "node:fs";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { EnvironmentError, HyperclairError, ImageError, InterruptedError } from "../errors.ts";
 import { isDigest } from "./manifest.ts";
@@ -53,8 +53,6 @@ export interface BlobWriteOptions extends HashOptions {
   what?: string | undefined;
 }
 
-type BlobSource = Readable | AsyncIterable<Buffer | Uint8Array>;
-
 const gzipMagic = [0x1f, 0x8b];
 const zstdMagic = [0x28, 0xb5, 0x2f, 0xfd];
 
@@ -83,20 +81,20 @@ class DigestTap {
     this.#onProgress = options.onProgress;
   }
 
-  async push(chunk: Buffer): Promise<void> {
+  /** Returns a promise only when the gunzip side needs the caller to wait (backpressure). */
+  push(chunk: Buffer): Promise<void> | undefined {
     this.#hash.update(chunk);
     this.#size += chunk.length;
     this.#onProgress?.(this.#size);
     if (!this.#decided) {
       this.#head = Buffer.concat([this.#head, chunk]);
-      if (this.#head.length < zstdMagic.length) return;
+      if (this.#head.length < zstdMagic.length) return undefined;
       this.#decide();
       const head = this.#head;
       this.#head = Buffer.alloc(0);
-      await this.#feedGunzip(head);
-      return;
+      return this.#feedGunzip(head);
     }
-    await this.#feedGunzip(chunk);
+    return this.#feedGunzip(chunk);
   }
 
   #decide(): void {
@@ -116,15 +114,13 @@ class DigestTap {
     });
   }
 
-  async #feedGunzip(chunk: Buffer): Promise<void> {
+  #feedGunzip(chunk: Buffer): Promise<void> | undefined {
     const gunzip = this.#gunzip;
-    if (gunzip === undefined || chunk.length === 0) return;
-    if (!gunzip.write(chunk)) {
-      await Promise.race([
-        new Promise<void>((resolve) => gunzip.once("drain", resolve)),
-        this.#gunzipDone!.then(() => undefined),
-      ]);
-    }
+    if (gunzip === undefined || chunk.length === 0 || gunzip.write(chunk)) return undefined;
+    return Promise.race([
+      new Promise<void>((resolve) => gunzip.once("drain", resolve)),
+      this.#gunzipDone!.then(() => undefined),
+    ]);
   }
 
   async finish(): Promise<BlobDigests> {
@@ -154,14 +150,82 @@ function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof HyperclairError ? signal.reason : new InterruptedError();
 }
 
+/** The event interface shared by Node streams and tar-stream's (streamx) entry streams. */
+export interface ChunkSource {
+  on(event: "data", listener: (chunk: Buffer) => void): unknown;
+  on(event: "end" | "close", listener: () => void): unknown;
+  on(event: "error", listener: (error: Error) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  destroy(error?: Error): unknown;
+}
+
+type BlobSource = ChunkSource | AsyncIterable<Buffer | Uint8Array>;
+
+function isChunkSource(source: BlobSource): source is ChunkSource {
+  return (
+    typeof (source as ChunkSource).on === "function" && typeof (source as ChunkSource).pause === "function"
+  );
+}
+
+/**
+ * Feeds every chunk of `source` to `onChunk`, pausing the source while a returned promise is pending.
+ * Events rather than async iteration: iterating tar-stream's entries is several times slower.
+ */
+function consume(
+  source: BlobSource,
+  onChunk: (chunk: Buffer) => Promise<void> | undefined,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  if (!isChunkSource(source)) {
+    return (async () => {
+      for await (const chunk of source) {
+        if (signal?.aborted) throw abortError(signal);
+        await onChunk(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+      }
+    })();
+  }
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const finish = (error?: Error) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener("abort", onAbort);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onAbort = () => {
+      const error = abortError(signal!);
+      source.destroy(error);
+      finish(error);
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    source.on("data", (chunk: Buffer) => {
+      if (settled) return;
+      const wait = onChunk(chunk);
+      if (wait === undefined) return;
+      source.pause();
+      wait.then(
+        () => source.resume(),
+        (error: Error) => {
+          source.destroy(error);
+          finish(error);
+        },
+      );
+    });
+    source.on("end", () => finish());
+    source.on("error", (error: Error) => finish(error));
+    source.on("close", () => finish(new Error("premature close: the stream ended in the middle of a blob")));
+    source.resume();
+  });
+}
+
 /** Hashes a stream without storing it (e.g. a blob already inside an OCI layout directory). */
 export async function hashStream(source: BlobSource, options: HashOptions = {}): Promise<BlobDigests> {
   const tap = new DigestTap(options);
   try {
-    for await (const chunk of source) {
-      if (options.signal?.aborted) throw abortError(options.signal);
-      await tap.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-    }
+    await consume(source, (chunk) => tap.push(chunk), options.signal);
     return await tap.finish();
   } finally {
     tap.destroy();
@@ -263,31 +327,38 @@ export class LayerCache {
       `${expected === undefined ? "blob" : hexOf(expected).slice(0, 16)}.${process.pid}.${randomBytes(6).toString("hex")}.partial`,
     );
     const tap = new DigestTap(options);
-    let handle: Awaited<ReturnType<typeof open>> | undefined;
+    let file: WriteStream | undefined;
     try {
-      try {
-        handle = await open(tempPath, "wx", 0o644);
-      } catch (error) {
-        throw environmentError(`cannot write to the layer cache at ${this.dir}`, error);
-      }
-      const file = handle;
-      const sink = new Writable({
-        highWaterMark: 1 << 20,
-        write(chunk: Buffer, _encoding, callback) {
-          tap
-            .push(chunk)
-            .then(() => file.write(chunk))
-            .then(
-              () => callback(),
-              (error: unknown) =>
-                callback(environmentError(`cannot write ${what} to the layer cache`, error)),
-            );
-        },
+      file = createWriteStream(tempPath, { flags: "wx", mode: 0o644, highWaterMark: 1 << 20 });
+      const sink = file;
+      let failure: Error | undefined;
+      const opened = new Promise<void>((resolve, reject) => {
+        sink.once("open", () => resolve());
+        sink.on("error", (error) => {
+          failure = environmentError(`cannot write ${what} to the layer cache at ${this.dir}`, error);
+          reject(failure);
+        });
       });
-      const readable = source instanceof Readable ? source : Readable.from(source, { objectMode: false });
-      await pipeline(readable, sink, options.signal === undefined ? {} : { signal: options.signal });
-      await file.close();
-      handle = undefined;
+      opened.catch(() => undefined);
+      await consume(
+        source,
+        (chunk) => {
+          if (failure !== undefined) return Promise.reject(failure);
+          const hashing = tap.push(chunk);
+          const written = sink.write(chunk);
+          if (hashing === undefined && written) return undefined;
+          return Promise.all([hashing, written ? undefined : once(sink, "drain")]).then(() => undefined);
+        },
+        options.signal,
+      );
+      await opened;
+      await new Promise<void>((resolve, reject) => {
+        sink.end((error?: Error | null) =>
+          error ? reject(environmentError(`cannot write ${what} to the layer cache`, error)) : resolve(),
+        );
+      });
+      if (failure !== undefined) throw failure;
+      file = undefined;
       const digests = await tap.finish();
       if (expected !== undefined) checkDigest(what, digests.digest, expected);
       const path = this.pathFor(digests.digest);
@@ -304,7 +375,13 @@ export class LayerCache {
       return { ...digests, path, written: !already };
     } catch (error) {
       tap.destroy();
-      await handle?.close().catch(() => undefined);
+      if (file !== undefined) {
+        const pending = file;
+        await new Promise<void>((resolve) => {
+          if (pending.closed) resolve();
+          else pending.destroy().once("close", () => resolve());
+        });
+      }
       await rm(tempPath, { force: true }).catch(() => undefined);
       if (options.signal?.aborted) throw abortError(options.signal);
       throw error;

@@ -13,7 +13,7 @@ import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import { extract as createExtract, type Header } from "tar-stream";
 import { HyperclairError, ImageError, InterruptedError } from "../../errors.ts";
-import type { CachedBlob, LayerCache } from "../cache.ts";
+import type { CachedBlob, ChunkSource, LayerCache } from "../cache.ts";
 import { sha256Digest } from "../manifest.ts";
 
 /** A layer-candidate entry, complete in the cache. */
@@ -115,48 +115,49 @@ function isLayerName(name: string): boolean {
   return name.endsWith(".tar") || blobPathPattern.test(name);
 }
 
-/** Reads up to the first chunk of an entry so its kind can be sniffed, then replays it. */
-async function peekEntry(
-  iterator: AsyncIterator<Buffer>,
-): Promise<{ first: Buffer | undefined; rest: AsyncIterable<Buffer> }> {
-  const step = await iterator.next();
-  const first = step.done ? undefined : step.value;
-  const rest: AsyncIterable<Buffer> = {
-    [Symbol.asyncIterator]: () => {
-      let replayed = first === undefined;
-      return {
-        next: async () => {
-          if (!replayed) {
-            replayed = true;
-            return { done: false, value: first! };
-          }
-          return step.done ? { done: true, value: undefined } : iterator.next();
-        },
-      };
-    },
-  };
-  return { first, rest };
+/** Collects a small entry in memory, refusing it past `cap` bytes. */
+function readSmallEntry(stream: ChunkSource, name: string, cap: number, what: string): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const settle = (error: Error | undefined) => {
+      if (settled) return;
+      settled = true;
+      if (error === undefined) resolve(Buffer.concat(parts));
+      else reject(error);
+    };
+    stream.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > cap) {
+        const error = archiveError(what, `entry ${name} is larger than ${cap} bytes`);
+        stream.destroy(error);
+        settle(error);
+      } else {
+        parts.push(chunk);
+      }
+    });
+    stream.on("end", () => settle(undefined));
+    stream.on("error", (error: Error) => settle(error));
+    stream.on("close", () =>
+      settle(new Error("premature close: the archive ended in the middle of an entry")),
+    );
+  });
 }
 
-async function readSmallEntry(
-  chunks: AsyncIterable<Buffer>,
-  name: string,
-  cap: number,
-  what: string,
-): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of chunks) {
-    size += chunk.length;
-    if (size > cap) throw archiveError(what, `entry ${name} is larger than ${cap} bytes`);
-    parts.push(chunk);
-  }
-  return Buffer.concat(parts);
+function drainEntry(stream: ChunkSource): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    stream.on("data", () => undefined);
+    stream.on("end", () => resolve());
+    stream.on("error", (error: Error) => reject(error));
+    stream.on("close", () =>
+      reject(new Error("premature close: the archive ended in the middle of an entry")),
+    );
+  });
 }
 
-function looksLikeJson(first: Buffer | undefined): boolean {
-  if (first === undefined) return false;
-  const text = first.subarray(0, 64).toString("latin1").trimStart();
+function looksLikeJson(data: Buffer): boolean {
+  const text = data.subarray(0, 64).toString("latin1").trimStart();
   return text.startsWith("{") || text.startsWith("[");
 }
 
@@ -176,98 +177,15 @@ export async function parseImageTar(input: Readable, options: ParseImageTarOptio
   };
   if (signal?.aborted) throw abortReason(signal);
 
-  const extract = createExtract();
-  let inputError: unknown;
-  input.on("data", (chunk: Buffer) => {
-    result.stats.bytesRead += chunk.length;
-    options.onProgress?.(result.stats.bytesRead);
-  });
-  input.on("error", (error) => {
-    inputError = error;
-    extract.destroy(error);
-  });
-  const onAbort = () => {
-    const reason = abortReason(signal!);
-    input.destroy(reason);
-    extract.destroy(reason);
-  };
-  signal?.addEventListener("abort", onAbort, { once: true });
-  input.pipe(extract as unknown as NodeJS.WritableStream);
-
-  try {
-    for await (const entry of extract) {
-      const header = entry.header;
-      const type = header.type ?? "file";
-      const name = normaliseEntryName(header.name, what);
-      if (type === "symlink" || type === "link") {
-        result.links.set(name, resolveLinkTarget(name, header, what));
-        entry.resume();
-        continue;
-      }
-      if (type !== "file" && type !== "contiguous-file") {
-        entry.resume();
-        continue;
-      }
-      const entryWhat = `${what}, entry ${name}`;
-      const iterator = entry[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-      const blobMatch = name.match(blobPathPattern);
-      if (blobMatch) {
-        const digest = `sha256:${blobMatch[1]}`;
-        const { first, rest } = await peekEntry(iterator);
-        // Configs, manifests and indexes live among the blobs; JSON never starts a tar or gzip stream.
-        if ((header.size ?? 0) <= cap && looksLikeJson(first)) {
-          const data = await readSmallEntry(rest, name, cap, what);
-          if (sha256Digest(data) !== digest) {
-            throw archiveError(
-              what,
-              `entry ${name} has content digest ${sha256Digest(data)}, not the ${digest} its name promises`,
-            );
-          }
-          result.files.set(name, data);
-        } else {
-          await storeLayer(rest, name, digest, entryWhat);
-        }
-      } else if (isLayerName(name)) {
-        // `<diffid>.tar` (podman, skopeo) names its digest, but only the image config is authoritative:
-        // the name just lets a cached layer be recognised without writing it again.
-        const hinted = posix.basename(name).match(diffIdTarPattern);
-        const hint = hinted && name === posix.basename(name) ? `sha256:${hinted[1]}` : undefined;
-        const known = hint !== undefined && (await cache.has(hint));
-        await storeLayer(iteratorToIterable(iterator), name, known ? hint : undefined, entryWhat);
-      } else if (isMetadataName(name)) {
-        if ((header.size ?? 0) > cap) throw archiveError(what, `entry ${name} is larger than ${cap} bytes`);
-        result.files.set(name, await readSmallEntry(iteratorToIterable(iterator), name, cap, what));
-      } else {
-        for await (const _chunk of iteratorToIterable(iterator)) {
-          // Not part of any image format we read: skipped.
-        }
-      }
-    }
-  } catch (error) {
-    input.unpipe(extract as unknown as NodeJS.WritableStream);
-    input.destroy();
-    extract.destroy();
-    if (signal?.aborted) throw abortReason(signal);
-    throw translateStreamError(error, inputError, what);
-  } finally {
-    signal?.removeEventListener("abort", onAbort);
-  }
-  if (signal?.aborted) throw abortReason(signal);
-  followLinks(result, what);
-  return result;
-
-  async function storeLayer(
-    chunks: AsyncIterable<Buffer>,
+  const storeLayer = async (
+    source: ChunkSource | Buffer,
     name: string,
     expectedDigest: string | undefined,
-    entryWhat: string,
-  ): Promise<void> {
-    const blob = await cache.writeBlob(chunks, {
-      expectedDigest,
-      uncompressedDigest: true,
-      signal,
-      what: entryWhat,
-    });
+  ): Promise<void> => {
+    const writeOptions = { expectedDigest, uncompressedDigest: true, signal, what: `${what}, entry ${name}` };
+    const blob = Buffer.isBuffer(source)
+      ? await cache.writeBuffer(source, writeOptions)
+      : await cache.writeBlob(source, writeOptions);
     if (blob.written) {
       result.stats.blobsWritten += 1;
       result.stats.bytesWritten += blob.size;
@@ -275,11 +193,92 @@ export async function parseImageTar(input: Readable, options: ParseImageTarOptio
     const layer: TarLayerBlob = { ...blob, entry: name };
     result.blobs.set(name, layer);
     options.onLayer?.(layer);
-  }
-}
+  };
 
-function iteratorToIterable(iterator: AsyncIterator<Buffer>): AsyncIterable<Buffer> {
-  return { [Symbol.asyncIterator]: () => iterator };
+  const handleEntry = async (header: Header, stream: ChunkSource): Promise<void> => {
+    const type = header.type ?? "file";
+    const name = normaliseEntryName(header.name, what);
+    if (type === "symlink" || type === "link") {
+      result.links.set(name, resolveLinkTarget(name, header, what));
+      return drainEntry(stream);
+    }
+    if (type !== "file" && type !== "contiguous-file") return drainEntry(stream);
+    const size = header.size ?? 0;
+    const blobMatch = name.match(blobPathPattern);
+    if (blobMatch) {
+      const digest = `sha256:${blobMatch[1]}`;
+      if (size > cap) return storeLayer(stream, name, digest);
+      // Configs, manifests and indexes live among the blobs; JSON never starts a tar or gzip stream.
+      // Small blobs are read whole (under the cap) to tell which is which.
+      const data = await readSmallEntry(stream, name, cap, what);
+      if (!looksLikeJson(data)) return storeLayer(data, name, digest);
+      if (sha256Digest(data) !== digest) {
+        throw archiveError(
+          what,
+          `entry ${name} has content digest ${sha256Digest(data)}, not the ${digest} its name promises`,
+        );
+      }
+      result.files.set(name, data);
+      return;
+    }
+    if (isLayerName(name)) {
+      // `<diffid>.tar` (podman, skopeo) names its digest, but only the image config is authoritative:
+      // the name just lets a cached layer be recognised without writing it again.
+      const hinted = name.match(diffIdTarPattern);
+      const hint = hinted ? `sha256:${hinted[1]}` : undefined;
+      const known = hint !== undefined && (await cache.has(hint));
+      return storeLayer(stream, name, known ? hint : undefined);
+    }
+    if (isMetadataName(name)) {
+      if (size > cap) throw archiveError(what, `entry ${name} is larger than ${cap} bytes`);
+      result.files.set(name, await readSmallEntry(stream, name, cap, what));
+      return;
+    }
+    // Not part of any image format we read: skipped.
+    return drainEntry(stream);
+  };
+
+  const extract = createExtract();
+  await new Promise<void>((resolve, reject) => {
+    let failed = false;
+    let inputError: unknown;
+    let current: Promise<unknown> = Promise.resolve();
+    const fail = (error: unknown) => {
+      if (failed) return;
+      failed = true;
+      signal?.removeEventListener("abort", onAbort);
+      input.unpipe(extract as unknown as NodeJS.WritableStream);
+      input.destroy();
+      extract.destroy();
+      const reason = signal?.aborted ? abortReason(signal) : translateStreamError(error, inputError, what);
+      // Let the entry being stored see its stream die and remove its temp file before we report.
+      void current.then(() => reject(reason));
+    };
+    const onAbort = () => fail(abortReason(signal!));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    extract.on("entry", (header, stream, next) => {
+      const handling = handleEntry(header, stream as unknown as ChunkSource);
+      current = handling.catch(() => undefined);
+      handling.then(() => next(), fail);
+    });
+    extract.on("finish", () => {
+      if (failed) return;
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    });
+    extract.on("error", fail);
+    input.on("error", (error) => {
+      inputError = error;
+      fail(error);
+    });
+    input.pipe(extract as unknown as NodeJS.WritableStream);
+    input.on("data", (chunk: Buffer) => {
+      result.stats.bytesRead += chunk.length;
+      options.onProgress?.(result.stats.bytesRead);
+    });
+  });
+  followLinks(result, what);
+  return result;
 }
 
 function abortReason(signal: AbortSignal): Error {
