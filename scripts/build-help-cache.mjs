@@ -1,7 +1,7 @@
 // Renders every command's --help with the real parser into dist/cli/help/, read by the CLI's fast path.
 import { mkdirSync, writeFileSync } from "node:fs";
-import { buildParser, commandPaths } from "../dist/cli/parser.js";
 import { helpCacheKey } from "../dist/cli/help-cache.js";
+import { buildParser, commandPaths } from "../dist/cli/parser.js";
 
 const dir = new URL("../dist/cli/help/", import.meta.url);
 mkdirSync(dir, { recursive: true });
@@ -12,6 +12,7 @@ const runtime = {
   home: process.cwd(),
   stdout: process.stdout,
   stderr: process.stderr,
+  stdin: process.stdin,
   signal: new AbortController().signal,
   exitCode: 0,
 };

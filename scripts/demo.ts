@@ -7,7 +7,10 @@ const bin = fileURLToPath(new URL("../bin/hyperclair.js", import.meta.url));
 function hyperclair(args: string[], env: Record<string, string>): Promise<number> {
   console.log(`\n$ hyperclair ${args.join(" ")}`);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: "inherit", env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [bin, ...args], {
+      stdio: "inherit",
+      env: { ...process.env, ...env },
+    });
     child.on("error", reject);
     child.on("close", (code) => resolve(code ?? 1));
   });

@@ -35,12 +35,12 @@ async function run(argv: string[]): Promise<void> {
     home: homedir(),
     stdout: process.stdout,
     stderr: process.stderr,
+    stdin: process.stdin,
     signal: controller.signal,
     exitCode: ExitCode.ok as number,
   };
   const debug = argv.includes("--debug");
-  const colorOn =
-    !argv.includes("--no-color") && !process.env["NO_COLOR"] && process.stderr.isTTY === true;
+  const colorOn = !argv.includes("--no-color") && !process.env["NO_COLOR"] && process.stderr.isTTY === true;
   const red = (text: string) => (colorOn ? `\u001b[31m${text}\u001b[39m` : text);
 
   const interrupt = () => {

@@ -47,7 +47,8 @@ export function createOutput(options: OutputOptions): Output {
   const stdout = options.stdout ?? process.stdout;
   const stderr = options.stderr ?? process.stderr;
   const { color } = options;
-  const line = (stream: NodeJS.WritableStream, text: string) => stream.write(text.endsWith("\n") ? text : `${text}\n`);
+  const line = (stream: NodeJS.WritableStream, text: string) =>
+    stream.write(text.endsWith("\n") ? text : `${text}\n`);
   return {
     color,
     quiet: options.quiet,

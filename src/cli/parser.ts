@@ -3,6 +3,8 @@ import { UsageError } from "../errors.ts";
 import { completionCommand, prepareCompletionShell } from "./commands/completion.ts";
 import { configCommand } from "./commands/config.ts";
 import { healthCommand } from "./commands/health.ts";
+import { loginCommand, logoutCommand } from "./commands/login.ts";
+import { pullCommand } from "./commands/pull.ts";
 import { versionCommand } from "./commands/version.ts";
 import { HELP_WIDTH } from "./help-cache.ts";
 import { globalOptions } from "./options.ts";
@@ -12,13 +14,25 @@ type CommandFactory = (runtime: Runtime) => CommandModule<GlobalArgs, never>;
 
 /** Registered explicitly: yargs' commandDir does not work under ESM. */
 const commands: CommandFactory[] = [
+  pullCommand as CommandFactory,
+  loginCommand as CommandFactory,
+  logoutCommand as CommandFactory,
   healthCommand as CommandFactory,
   versionCommand as CommandFactory,
   configCommand as CommandFactory,
 ];
 
 /** Every command path that has its own --help page (for the build-time help cache). */
-export const commandPaths: string[][] = [["health"], ["version"], ["config"], ["config", "init"], ["completion"]];
+export const commandPaths: string[][] = [
+  ["pull"],
+  ["login"],
+  ["logout"],
+  ["health"],
+  ["version"],
+  ["config"],
+  ["config", "init"],
+  ["completion"],
+];
 
 export interface ParserOptions {
   /** When false, help is rendered at the cache width whatever the terminal is. */
@@ -27,12 +41,11 @@ export interface ParserOptions {
 
 export function buildParser(runtime: Runtime, options: ParserOptions = {}): Argv<GlobalArgs> {
   prepareCompletionShell(process.argv.slice(2), runtime.env);
-  const columns = options.interactive === false ? undefined : (runtime.stdout as { columns?: number }).columns;
+  const columns =
+    options.interactive === false ? undefined : (runtime.stdout as { columns?: number }).columns;
   let parser = globalOptions(yargs())
     .scriptName("hyperclair")
-    .usage(
-      "hyperclair — scan container images with Clair\n\nUsage: $0 <command> [options]",
-    )
+    .usage("hyperclair — scan container images with Clair\n\nUsage: $0 <command> [options]")
     .version(runtime.version)
     .alias("version", "V")
     .help()

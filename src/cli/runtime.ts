@@ -1,5 +1,5 @@
-import { loadConfig } from "../config/load.ts";
 import { formatConfigIssue } from "../config/describe.ts";
+import { loadConfig } from "../config/load.ts";
 import type { Config, LoadedConfig } from "../config/types.ts";
 import { ConfigError } from "../errors.ts";
 import { createOutput, type Output, shouldUseColor } from "./output.ts";
@@ -22,6 +22,7 @@ export interface Runtime {
   readonly home: string;
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
   readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stdin: NodeJS.ReadableStream & { isTTY?: boolean };
   /** Aborted on Ctrl-C / SIGTERM. */
   readonly signal: AbortSignal;
   exitCode: number;
@@ -73,7 +74,9 @@ export function createContext(argv: GlobalArgs, runtime: Runtime): CommandContex
     for (const issue of loaded.errors.slice(0, -1)) out.error(formatConfigIssue(issue));
     throw new ConfigError(formatConfigIssue(last), {
       hint:
-        loaded.errors.length > 1 ? `fix the ${loaded.errors.length} problems above and retry` : "fix the value and retry",
+        loaded.errors.length > 1
+          ? `fix the ${loaded.errors.length} problems above and retry`
+          : "fix the value and retry",
     });
   }
   if (loaded.file) out.debug(`configuration file: ${loaded.file}`);

@@ -32,7 +32,11 @@ export function completionCommand(
         .example("$0 completion zsh >> ~/.zshrc", "The same for zsh") as Argv<GlobalArgs & { shell?: Shell }>,
     handler: () => {
       // The typings lag behind yargs: showCompletionScript takes ($0, command name for the install hint).
-      const show = parser().showCompletionScript as unknown as (this: unknown, $0: string, command: string) => void;
+      const show = parser().showCompletionScript as unknown as (
+        this: unknown,
+        $0: string,
+        command: string,
+      ) => void;
       show.call(parser(), "hyperclair", "completion");
     },
   };

@@ -19,7 +19,10 @@ export function configCommand(runtime: Runtime): CommandModule<GlobalArgs, Confi
       textOrJsonOption(yargs)
         .command(configInitCommand(runtime))
         .example("$0 config", "Every key, its value and its source (default, file:line, env, flag)")
-        .example("HYPERCLAIR_CLAIR_URL=http://clair:6060 $0 config", "See an environment override take effect")
+        .example(
+          "HYPERCLAIR_CLAIR_URL=http://clair:6060 $0 config",
+          "See an environment override take effect",
+        )
         .example("$0 config init", "Write a commented starter file to ./.hyperclair.yml"),
     handler: (argv) => {
       const { out, loaded } = createContext(argv, runtime);

@@ -33,7 +33,9 @@ export function versionCommand(runtime: Runtime): CommandModule<GlobalArgs, Vers
       const clairLine = clair.api
         ? `Clair:      ${describeApi(clair.api)} at ${clair.url}`
         : `Clair:      not reachable (${clair.error})`;
-      out.document([`hyperclair: ${runtime.version}`, `node:       ${process.version}`, clairLine].join("\n"));
+      out.document(
+        [`hyperclair: ${runtime.version}`, `node:       ${process.version}`, clairLine].join("\n"),
+      );
     },
   };
 }
