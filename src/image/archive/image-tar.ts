@@ -262,9 +262,12 @@ export async function parseImageTar(input: Readable, options: ParseImageTarOptio
       handling.then(() => next(), fail);
     });
     extract.on("finish", () => {
-      if (failed) return;
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
+      // The last entry may still be moving into the cache.
+      void current.then(() => {
+        if (failed) return;
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      });
     });
     extract.on("error", fail);
     input.on("error", (error) => {

@@ -101,6 +101,19 @@ describe("parseImageTar", () => {
     assert.equal(parsed.stats.blobsWritten, 3);
   });
 
+  it("has the last entry's layer complete in the cache when it resolves", async () => {
+    const layer = Buffer.alloc(5_000_000, 3);
+    const archive = await packTar([
+      { name: "manifest.json", data: "[]" },
+      { name: "x/layer.tar", data: layer },
+    ]);
+    const cache = freshCache();
+    const parsed = await parseImageTar(streamOf(archive, 1 << 20), { cache });
+    const blob = parsed.blobs.get("x/layer.tar");
+    assert.equal(blob?.digest, digestOf(layer));
+    assert.equal(await cache.has(digestOf(layer)), true);
+  });
+
   it("reads a legacy archive with gzip-compressed layer.tar entries, checking the diff ID through gunzip", async () => {
     const image = await makeImage(1, "gz");
     const entries: TarEntry[] = [
