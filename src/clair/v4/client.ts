@@ -221,7 +221,7 @@ export class V4Client implements ClairClient {
     const { image, signal } = request;
     const progress = request.onProgress ?? (() => {});
     checkImage(image);
-    const assessed = await this.#assess(image, signal);
+    const assessed = await this.#assess(image, signal, (event) => progress(waitingEvent(event)));
     if (assessed.known) {
       if (assessed.recorded === undefined) {
         await this.#indexStates.set(this.#endpoints.indexer, image.digest, assessed.state);
@@ -377,9 +377,13 @@ export class V4Client implements ClairClient {
   }
 
   /** Whether Clair has the image as IndexFinished under the index state it was indexed under (§2.4, §2.13). */
-  async #assess(image: ResolvedImage, signal: AbortSignal | undefined): Promise<Assessment> {
+  async #assess(
+    image: ResolvedImage,
+    signal: AbortSignal | undefined,
+    onRetry?: (event: RetryEvent) => void,
+  ): Promise<Assessment> {
     checkImage(image);
-    const options = { policy: this.#retry, signal };
+    const options = { policy: this.#retry, signal, onRetry };
     const stateResponse = await requestWithRetry(
       this.#http,
       {

@@ -76,6 +76,8 @@ export interface BlobServer {
   fail(path: string, status: number): void;
   /** Answers `path` with these bytes instead of the file. */
   override(path: string, body: Buffer): void;
+  /** Forgets every failure and override. */
+  reset(): void;
   /** The `layerTarget` a push would give Clair: `/blobs/<digest>` here, with `headers`. */
   layerTarget(headers?: Record<string, string>): (layer: ResolvedLayer) => Promise<LayerTarget>;
   close(): Promise<void>;
@@ -120,6 +122,10 @@ export async function startBlobServer(imagesToServe: ResolvedImage[]): Promise<B
     seen,
     fail: (path, status) => failures.set(path, status),
     override: (path, body) => overrides.set(path, body),
+    reset: () => {
+      failures.clear();
+      overrides.clear();
+    },
     layerTarget:
       (headers = {}) =>
       async (layer) => ({ url: `${url}/blobs/${layer.digest}`, headers }),
