@@ -132,6 +132,26 @@ describe("Clair v1 client failures and delete", () => {
     });
   });
 
+  it("a refused top layer: knows() is false, the report comes from the layer below and says so", async () => {
+    const notATar = Buffer.from("not a tar either\n".repeat(64));
+    const lower = await uniqueLayer("top-refused");
+    const image = resolveBuiltImage("refused/top", [lower, notATar], setup.blobs);
+    const result = await setup.clair.submit({ image, layerTarget: targetOn(setup.blobs) });
+    assert.equal(result.submitted, 1);
+    assert.deepEqual(
+      result.warnings.map((w) => [w.code, w.layerIndex]),
+      [["no-supported-os", 1]],
+    );
+    assert.equal(await setup.clair.knows(image), false);
+    const report = await setup.clair.report({ image });
+    assert.ok(report.findings.some((f) => f.id === "CVE-2022-37434" && f.layerIndex === 0));
+    assert.deepEqual(
+      report.warnings.map((w) => [w.code, w.layerIndex]),
+      [["no-supported-os", 1]],
+    );
+    assert.match(report.warnings[0]!.message, /layer 1/);
+  });
+
   it("503s from Clair are retried and the push completes", async () => {
     const image = resolveBuiltImage("retry/503", [bashUpdate], setup.blobs);
     const before = setup.emulator.requests.length;
