@@ -1,10 +1,14 @@
 import yargs, { type Argv, type CommandModule } from "yargs";
 import { UsageError } from "../errors.ts";
+import { analyzeCommand } from "./commands/analyze.ts";
 import { completionCommand, prepareCompletionShell } from "./commands/completion.ts";
 import { configCommand } from "./commands/config.ts";
+import { deleteCommand } from "./commands/delete.ts";
+import { doctorCommand } from "./commands/doctor.ts";
 import { healthCommand } from "./commands/health.ts";
 import { loginCommand, logoutCommand } from "./commands/login.ts";
 import { pullCommand } from "./commands/pull.ts";
+import { pushCommand } from "./commands/push.ts";
 import { versionCommand } from "./commands/version.ts";
 import { HELP_WIDTH } from "./help-cache.ts";
 import { globalOptions } from "./options.ts";
@@ -15,6 +19,10 @@ type CommandFactory = (runtime: Runtime) => CommandModule<GlobalArgs, never>;
 /** Registered explicitly: yargs' commandDir does not work under ESM. */
 const commands: CommandFactory[] = [
   pullCommand as CommandFactory,
+  pushCommand as CommandFactory,
+  analyzeCommand as CommandFactory,
+  deleteCommand as CommandFactory,
+  doctorCommand as CommandFactory,
   loginCommand as CommandFactory,
   logoutCommand as CommandFactory,
   healthCommand as CommandFactory,
@@ -25,6 +33,10 @@ const commands: CommandFactory[] = [
 /** Every command path that has its own --help page (for the build-time help cache). */
 export const commandPaths: string[][] = [
   ["pull"],
+  ["push"],
+  ["analyze"],
+  ["delete"],
+  ["doctor"],
   ["login"],
   ["logout"],
   ["health"],

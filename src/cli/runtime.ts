@@ -1,8 +1,10 @@
 import { formatConfigIssue } from "../config/describe.ts";
 import { loadConfig } from "../config/load.ts";
+import { resolveCacheDir } from "../config/paths.ts";
 import type { Config, LoadedConfig } from "../config/types.ts";
 import { ConfigError } from "../errors.ts";
 import { createOutput, type Output, shouldUseColor } from "./output.ts";
+import type { ProgressUpdate } from "./progress.ts";
 
 /** Options every command accepts (see `globalOptions` in options.ts). */
 export interface GlobalArgs {
@@ -53,7 +55,11 @@ export function createCommandOutput(argv: GlobalArgs, runtime: Runtime): Output 
   });
 }
 
-export function createContext(argv: GlobalArgs, runtime: Runtime): CommandContext {
+export function createContext(
+  argv: GlobalArgs,
+  runtime: Runtime,
+  options: { tolerateConfigErrors?: boolean } = {},
+): CommandContext {
   const out = createCommandOutput(argv, runtime);
   const flags: Record<string, unknown> = {};
   for (const [flag, key] of Object.entries(configFlags)) {
@@ -69,7 +75,7 @@ export function createContext(argv: GlobalArgs, runtime: Runtime): CommandContex
   });
   for (const warning of loaded.warnings) out.warn(warning);
   const last = loaded.errors.at(-1);
-  if (last) {
+  if (last && !options.tolerateConfigErrors) {
     // Every problem gets its own line, in file order; the error boundary prints the last one.
     for (const issue of loaded.errors.slice(0, -1)) out.error(formatConfigIssue(issue));
     throw new ConfigError(formatConfigIssue(last), {
@@ -81,4 +87,18 @@ export function createContext(argv: GlobalArgs, runtime: Runtime): CommandContex
   }
   if (loaded.file) out.debug(`configuration file: ${loaded.file}`);
   return { out, loaded, config: loaded.config, runtime };
+}
+
+/** What every image-reading use-case needs from the CLI. */
+export function scanDependencies(context: CommandContext, onProgress: (event: ProgressUpdate) => void) {
+  const { runtime, config, out } = context;
+  return {
+    config,
+    cacheDir: resolveCacheDir(config, runtime.env, runtime.home),
+    env: runtime.env,
+    debug: out.debug,
+    signal: runtime.signal,
+    onProgress,
+    toolVersion: runtime.version,
+  };
 }

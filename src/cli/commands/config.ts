@@ -1,10 +1,8 @@
-import { constants } from "node:fs";
-import { open, rename, rm } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { Argv, CommandModule } from "yargs";
 import { describeConfig } from "../../config/describe.ts";
 import { renderStarterConfig } from "../../config/starter.ts";
-import { EnvironmentError, UsageError } from "../../errors.ts";
+import { writeFileAtomic } from "../../fs/write-file-atomic.ts";
 import { textOrJsonOption } from "../options.ts";
 import { createCommandOutput, createContext, type GlobalArgs, type Runtime } from "../runtime.ts";
 
@@ -59,39 +57,11 @@ function configInitCommand(runtime: Runtime): CommandModule<GlobalArgs, InitArgs
     handler: async (argv) => {
       const out = createCommandOutput(argv, runtime);
       const target = resolve(runtime.cwd, argv.path);
-      await writeFileAtomically(target, renderStarterConfig(), argv.force === true);
+      await writeFileAtomic(target, renderStarterConfig(), {
+        mode: 0o600,
+        refuseExisting: argv.force !== true,
+      });
       out.info(`wrote ${target}`);
     },
   };
-}
-
-/** Written beside the target and renamed into place, so a failure never leaves half a file. */
-async function writeFileAtomically(target: string, text: string, overwrite: boolean): Promise<void> {
-  if (!overwrite) {
-    const exists = await open(target, constants.O_RDONLY).then(
-      async (handle) => {
-        await handle.close();
-        return true;
-      },
-      () => false,
-    );
-    if (exists) throw new UsageError(`${target} already exists`, { hint: "pass --force to overwrite it" });
-  }
-  const temporary = join(dirname(target), `.${basename(target)}.${process.pid}.tmp`);
-  try {
-    const handle = await open(temporary, "wx", 0o600);
-    try {
-      await handle.writeFile(text);
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, target);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    throw new EnvironmentError(`cannot write ${target} (${reason})`, {
-      hint: "check that the directory exists and is writable",
-      cause: error,
-    });
-  }
 }

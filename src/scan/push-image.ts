@@ -1,0 +1,223 @@
+/**
+ * `push`: get an image's layers to Clair. Registry layers go by their blob URL with a fresh,
+ * repository-scoped token; daemon and archive layers are served from the cache by the layer server,
+ * only while the push runs (DESIGN.md "Getting layers to Clair").
+ */
+import type { ClairClient, LayerTarget, SubmitProgress, SubmitResult } from "../clair/client.ts";
+import { LayerFetchError } from "../clair/errors.ts";
+import { ClairError, InterruptedError } from "../errors.ts";
+import type { RegistryClient } from "../image/registry/client.ts";
+import type { ResolvedImage, ResolvedLayer } from "../image/resolved-image.ts";
+import type { LayerServer, LayerServerEvent } from "../serve/layer-server.ts";
+import {
+  type Credentials,
+  type ProgressEvent,
+  type PullRequest,
+  pullImage,
+  type ScanDeps,
+} from "./pull-image.ts";
+import { recordPush } from "./push-record.ts";
+
+export interface PushOutcome {
+  image: ResolvedImage;
+  /** `already-indexed`: Clair had the image; nothing was sent. */
+  status: "submitted" | "already-indexed";
+  submit: SubmitResult | undefined;
+  /** Bytes the layer server sent per layer digest (daemon and archive images). */
+  served: Record<string, number>;
+}
+
+export interface PushProgressEvent extends Omit<ProgressEvent, "step"> {
+  step: ProgressEvent["step"] | "submit" | "serve";
+}
+
+export interface PushDeps extends Omit<ScanDeps, "onProgress"> {
+  onProgress?: ((event: PushProgressEvent) => void) | undefined;
+  /** A connected client; `connectClair(config.clair)` otherwise. */
+  clair?: ClairClient | undefined;
+  /** Submit even when Clair already has the image. */
+  force?: boolean | undefined;
+}
+
+export async function connectConfiguredClair(deps: Pick<ScanDeps, "config" | "debug">): Promise<ClairClient> {
+  const { connectClair } = await import("../clair/index.ts");
+  return connectClair(deps.config.clair, { debug: deps.debug });
+}
+
+/** Resolves the image (every platform asked for) and pushes each to Clair. */
+export async function pushImages(request: PullRequest, deps: PushDeps): Promise<PushOutcome[]> {
+  const clair = deps.clair ?? (await connectConfiguredClair(deps));
+  const images = await pullImage(request, deps);
+  const outcomes: PushOutcome[] = [];
+  for (const image of images) {
+    outcomes.push(await pushResolvedImage(clair, image, { ...deps, credentials: request.credentials }));
+  }
+  return outcomes;
+}
+
+/** Pushes one resolved image, unless Clair already has it indexed. */
+export async function pushResolvedImage(
+  clair: ClairClient,
+  image: ResolvedImage,
+  deps: PushDeps & { credentials?: Credentials | undefined },
+): Promise<PushOutcome> {
+  if (!deps.force && (await clair.knows(image, deps.signal))) {
+    await remember(clair, image, deps);
+    return { image, status: "already-indexed", submit: undefined, served: {} };
+  }
+  const cached = image.layers.filter((layer) => layer.location.kind === "cache");
+  const fromRegistry = image.layers.some((layer) => layer.location.kind === "registry");
+  const registry = fromRegistry ? await createRegistry(deps) : undefined;
+  const server = cached.length > 0 ? await startServer(clair, cached, deps) : undefined;
+  try {
+    const submit = await clair.submit({
+      image,
+      layerTarget: (layer) => layerTarget(layer, server, registry),
+      onProgress: (event) => deps.onProgress?.(describeSubmit(event, image)),
+      signal: deps.signal,
+    });
+    const served = Object.fromEntries(
+      cached.map((layer) => [layer.digest, server?.stats(layer.digest).bytes ?? 0]),
+    );
+    await remember(clair, image, deps);
+    return { image, status: "submitted", submit, served };
+  } catch (error) {
+    if (deps.signal?.aborted) throw new InterruptedError();
+    if (error instanceof LayerFetchError) throw await diagnose(error, image, clair, server, registry);
+    throw error;
+  } finally {
+    await server?.close();
+  }
+}
+
+/** The push record lets `delete` see which images share layers; losing it must not fail a push. */
+async function remember(clair: ClairClient, image: ResolvedImage, deps: PushDeps): Promise<void> {
+  await recordPush(deps.cacheDir, clair.url, image).catch((error: unknown) =>
+    deps.debug?.(`could not record the push: ${error instanceof Error ? error.message : String(error)}`),
+  );
+}
+
+async function createRegistry(
+  deps: PushDeps & { credentials?: Credentials | undefined },
+): Promise<RegistryClient> {
+  const { createRegistryClient } = await import("../image/registry/client.ts");
+  return createRegistryClient({
+    config: deps.config,
+    credentials: deps.credentials,
+    debug: deps.debug,
+    signal: deps.signal,
+    env: deps.env,
+  });
+}
+
+async function startServer(
+  clair: ClairClient,
+  layers: ResolvedLayer[],
+  deps: PushDeps,
+): Promise<LayerServer> {
+  const { startLayerServer } = await import("../serve/layer-server.ts");
+  const blobs = layers.map((layer) => {
+    if (layer.location.kind !== "cache") throw new Error("only cached layers are served");
+    return { digest: layer.digest, path: layer.location.path, size: layer.size };
+  });
+  return startLayerServer({
+    clairUrl: clair.url,
+    listen: deps.config.serve.listen,
+    advertise: deps.config.serve.advertise,
+    blobs,
+    signal: deps.signal,
+    onRequest: (event) => {
+      const progress = describeServe(event, layers);
+      if (progress) deps.onProgress?.(progress);
+    },
+  });
+}
+
+async function layerTarget(
+  layer: ResolvedLayer,
+  server: LayerServer | undefined,
+  registry: RegistryClient | undefined,
+): Promise<LayerTarget> {
+  const location = layer.location;
+  if (location.kind === "cache") {
+    if (!server) throw new Error("a cached layer needs the layer server");
+    return { url: server.urlFor(layer.digest), headers: {} };
+  }
+  // A fresh token for every layer Clair is about to fetch: registry tokens live minutes, v1 pushes are slow.
+  const authorization = await registry?.authorizationFor(location);
+  return { url: location.url, headers: authorization ? { Authorization: authorization } : {} };
+}
+
+/** Turns "Clair could not fetch layer N" into which hop failed, from what this side can observe. */
+async function diagnose(
+  error: LayerFetchError,
+  image: ResolvedImage,
+  clair: ClairClient,
+  server: LayerServer | undefined,
+  registry: RegistryClient | undefined,
+): Promise<ClairError> {
+  const layer = error.layerIndex === undefined ? undefined : image.layers[error.layerIndex];
+  const which = layer ? `layer ${layer.index} (${layer.digest.slice(7, 19)})` : "a layer";
+  const clairSaid = error.clairMessage ? ` (Clair said: ${error.clairMessage})` : "";
+  if (server && (!layer || layer.location.kind === "cache")) {
+    const { explainFetchFailure } = await import("../serve/diagnose.ts");
+    const digest = layer?.digest ?? image.layers.find((entry) => entry.location.kind === "cache")!.digest;
+    return new ClairError(
+      `Clair could not fetch ${which}: ${explainFetchFailure(server, digest, clair.url)}`,
+      {
+        hint: "run `hyperclair doctor` to check every hop",
+        cause: error,
+        debug: error.debug,
+      },
+    );
+  }
+  if (layer?.location.kind === "registry" && registry) {
+    const location = layer.location;
+    const verdict = await registry
+      .request({
+        host: location.registry,
+        repository: location.repository,
+        method: "HEAD",
+        path: new URL(location.url).pathname,
+      })
+      .then(
+        (response) => (response.status === 200 ? "accepted" : `answered ${response.status}`),
+        (refused: unknown) =>
+          `refused hyperclair too (${refused instanceof Error ? refused.message : String(refused)})`,
+      );
+    const hint =
+      verdict === "accepted"
+        ? `the registry serves this blob to hyperclair with the same kind of token, so Clair at ${clair.url} cannot reach ${location.registry} (network, DNS, TLS trust or proxy on Clair's side)`
+        : `the registry ${verdict} for this blob: check the credentials for ${location.registry} (hyperclair login) and their pull access to ${location.repository}`;
+    return new ClairError(`Clair could not fetch ${which} from ${location.registry}${clairSaid}`, {
+      hint,
+      cause: error,
+      debug: error.debug,
+    });
+  }
+  return error;
+}
+
+function describeSubmit(event: SubmitProgress, image: ResolvedImage): PushProgressEvent {
+  const total = image.layers.length;
+  switch (event.kind) {
+    case "layer-skipped":
+      return { step: "submit", message: `layer ${event.layerIndex + 1}/${total} already in Clair` };
+    case "layer-submitting":
+      return { step: "submit", message: `Clair is indexing layer ${event.layerIndex + 1}/${total}` };
+    case "layer-done":
+      return { step: "submit", message: `layer ${event.layerIndex + 1}/${total} indexed` };
+    case "indexing":
+      return { step: "submit", message: `Clair is indexing ${event.layers} layers` };
+    case "waiting":
+      return { step: "submit", message: `waiting for Clair: ${event.reason} (attempt ${event.attempt})` };
+  }
+}
+
+function describeServe(event: LayerServerEvent, layers: ResolvedLayer[]): PushProgressEvent | undefined {
+  if (event.type === "end" || event.digest === undefined) return undefined;
+  const layer = layers.find((entry) => entry.digest === event.digest);
+  const name = layer ? `layer ${layer.index + 1}` : event.digest.slice(7, 19);
+  const bytes = event.type === "progress" ? event.bytes : 0;
+  return { step: "serve", message: `serving ${name} to Clair`, bytes, total: event.total };
+}
