@@ -166,7 +166,10 @@ describe("completion", () => {
   test("bash script", async () => {
     const result = await runCli(["completion", "bash"]);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /complete -o bashdefault -o default -F _hyperclair_yargs_completions hyperclair/);
+    assert.match(
+      result.stdout,
+      /complete -o bashdefault -o default -F _hyperclair_yargs_completions hyperclair/,
+    );
   });
 
   test("zsh script", async () => {
