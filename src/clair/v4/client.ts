@@ -511,6 +511,9 @@ function fetchHint(reason: string): string {
   if (/status code:?\s*(401|403)/i.test(reason)) {
     return "the registry refused Clair's request: check the credentials hyperclair uses for that registry";
   }
+  if (/status code:?\s*404/i.test(reason)) {
+    return "Clair reached the URL but there was no such blob there: check the registry's repository, or that the layer server was still serving it";
+  }
   if (/content-type|compression/i.test(reason)) {
     return "the layer was served with a Content-Type Clair does not accept; serve it as application/octet-stream";
   }

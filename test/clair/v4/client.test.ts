@@ -10,6 +10,7 @@ import { ClairError, ExitCode } from "../../../src/errors.ts";
 import type { ResolvedImage } from "../../../src/image/resolved-image.ts";
 import { type RunningEmulator, startEmulator } from "../../emulator/index.ts";
 import type { TestImageName } from "../../infra/env.ts";
+import { findClosedPort } from "../helpers.ts";
 import { type BlobServer, makeV4Client, startBlobServer, testImage } from "./helpers.ts";
 
 // Clair's local-dev PSK is base64("secret").
@@ -416,7 +417,7 @@ describe("Clair v4 client: layer fetch failures", () => {
           /^Clair could not fetch layer 1 of .* from http:\/\/127\.0\.0\.1:\d+\/blobs\/sha256:/,
         );
         assert.match(error.clairMessage ?? "", /unexpected status code/);
-        assert.match(error.hint ?? "", /serve\.advertise/);
+        assert.match(error.hint ?? "", /no such blob/);
         return true;
       });
       // A fetch failure is not retried: sending the same manifest again fails the same way.
@@ -424,6 +425,32 @@ describe("Clair v4 client: layer fetch failures", () => {
       assert.equal(await client.knows(image), false);
     } finally {
       blobs.reset();
+      await clair.close();
+    }
+  });
+
+  it("turns an address Clair cannot reach into a LayerFetchError whose hint names serve.advertise", async () => {
+    clair = await startEmulator({ api: "v4" });
+    try {
+      const closed = await findClosedPort();
+      const client = makeV4Client(clair);
+      await assert.rejects(
+        client.submit({
+          image,
+          layerTarget: async (layer) => ({
+            url: `http://127.0.0.1:${closed}/blobs/${layer.digest}`,
+            headers: {},
+          }),
+        }),
+        (error: unknown) => {
+          assert.ok(error instanceof LayerFetchError, String(error));
+          assert.equal(error.layerIndex, 0);
+          assert.match(error.message, /connection refused/);
+          assert.match(error.hint ?? "", /serve\.advertise/);
+          return true;
+        },
+      );
+    } finally {
       await clair.close();
     }
   });
