@@ -268,13 +268,19 @@ export function redactHeaders(
   return out;
 }
 
+/**
+ * Credentials in an Authorization value, wherever they appear: Clair 2.x echoes a posted layer's `Headers`
+ * (with the registry token hyperclair passed along) in its answer, and such tokens are not known up front.
+ */
+const CREDENTIAL_PATTERN = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g;
+
 /** Removes any occurrence of a secret (a header value or token echoed in a body or URL) from a line. */
 export function scrubSecrets(line: string, secrets: Iterable<string>): string {
   let out = line;
   for (const secret of secrets) {
     if (secret !== "") out = out.split(secret).join(REDACTED);
   }
-  return out;
+  return out.replace(CREDENTIAL_PATTERN, `$1 ${REDACTED}`);
 }
 
 /** The URL without user:password, as it may appear in messages and debug lines. */

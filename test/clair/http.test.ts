@@ -63,6 +63,12 @@ describe("redaction", () => {
       '< body: {"echo":"[redacted]"} [redacted]',
     );
   });
+
+  it("removes credentials it was not told about, as Clair 2.x echoes a layer's Headers", () => {
+    const line = scrubSecrets('< body: {"Layer":{"Headers":{"Authorization":"Bearer eyJhbGc.iOiJ-SUz_I1"}}}', []);
+    assert.equal(line, '< body: {"Layer":{"Headers":{"Authorization":"Bearer [redacted]"}}}');
+    assert.equal(scrubSecrets("Authorization: Basic dXNlcjpwYXNz", []), "Authorization: Basic [redacted]");
+  });
 });
 
 describe("Clair's error bodies and status mapping", () => {
