@@ -13,6 +13,8 @@ export type ClairApi = "v1" | "v4";
 export interface ClairDeps {
   /** Receives one line per detail of each HTTP exchange (secrets already redacted), for `--debug`. */
   debug?: ((line: string) => void) | undefined;
+  /** Where v4 keeps the index state each image was indexed under, across runs (the layer cache dir). */
+  cacheDir?: string | undefined;
 }
 
 /** One ✔/✘ line of a health report. */

@@ -4,7 +4,7 @@ import https from "node:https";
 import { rootCertificates } from "node:tls";
 import axios, { type AxiosInstance, type AxiosResponse } from "axios";
 import type { ClairConfig, TlsConfig } from "../config/types.ts";
-import { ClairError, ConfigError } from "../errors.ts";
+import { ClairError, ConfigError, InterruptedError } from "../errors.ts";
 import { createPskSigner } from "./psk.ts";
 
 /**
@@ -51,6 +51,8 @@ export interface ClairRequest {
    */
   json?: boolean;
   target?: Target;
+  /** Aborts the request (Ctrl-C): a v4 index POST cut short also cancels Clair's work, as it should. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface ClairResponse {
@@ -157,8 +159,10 @@ export class ClairHttp {
         headers,
         data,
         timeout: request.timeout ?? this.#options.timeout,
+        ...(request.signal ? { signal: request.signal } : {}),
       });
     } catch (error) {
+      if (request.signal?.aborted) throw new InterruptedError();
       lines.push(`! ${describeCause(error)} after ${Date.now() - started} ms`);
       const scrubbed = this.#scrub(lines, secrets);
       this.#emit(scrubbed);

@@ -4,7 +4,8 @@ import { detectWith } from "./detect.ts";
 import { probeTimeout, resolveEndpoints } from "./endpoints.ts";
 import { createClairHttp } from "./http.ts";
 import { V1Client } from "./v1/client.ts";
-import { V4Client } from "./v4/client.ts";
+import { DEFAULT_MATCHER_WAIT, V4Client } from "./v4/client.ts";
+import { FileIndexStateStore, indexStatePath } from "./v4/index-states.ts";
 
 export type { ClairApi, ClairClient, ClairDeps, ClairHealth, HealthCheck } from "./client.ts";
 export { detectApi } from "./detect.ts";
@@ -19,5 +20,9 @@ export async function connectClair(config: ClairConfig, deps: ClairDeps = {}): P
   const http = createClairHttp(config, deps.debug);
   const api =
     config.api === "auto" ? (await detectWith(http, endpoints, probeTimeout(config))).api : config.api;
-  return api === "v1" ? new V1Client(http, config, endpoints.url) : new V4Client(http, config, endpoints);
+  if (api === "v1") return new V1Client(http, config, endpoints.url);
+  return new V4Client(http, config, endpoints, {
+    matcherWait: { ...DEFAULT_MATCHER_WAIT, maxWaitMs: config.reportWait },
+    indexStates: deps.cacheDir ? new FileIndexStateStore(indexStatePath(deps.cacheDir)) : undefined,
+  });
 }

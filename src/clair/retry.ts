@@ -132,7 +132,7 @@ export function requestWithRetry(
     async () => {
       let response: ClairResponse;
       try {
-        response = await http.request({ ...request, ok: accepted });
+        response = await http.request({ ...request, ok: accepted, signal: request.signal ?? options.signal });
       } catch (error) {
         // `request` only throws for an accepted status when the body was not the JSON asked for.
         if (error instanceof ClairError && error.status !== undefined && accepted.includes(error.status)) {

@@ -91,6 +91,13 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     doc: "Request timeout (500ms, 90s, 10m, 1h; a plain number is seconds). Indexing can be slow.",
   },
   {
+    key: "clair.reportWait",
+    type: { kind: "duration" },
+    default: 2 * MINUTE,
+    secret: false,
+    doc: "How long to wait for a v4 matcher that is not ready yet (HTTP 202) before reporting without it.",
+  },
+  {
     key: "clair.health.url",
     type: { kind: "url" },
     default: "",

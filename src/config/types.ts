@@ -23,6 +23,8 @@ export interface ClairConfig {
   matcher: string;
   /** Request timeout in milliseconds; index requests are never cut shorter than this. */
   timeout: number;
+  /** Milliseconds to wait while a v4 matcher answers 202 (not ready) before giving up with a warning. */
+  reportWait: number;
   health: {
     /** Full base URL of the health / introspection server ("" = derive from `url` and `port`). */
     url: string;

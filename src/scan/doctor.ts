@@ -42,7 +42,7 @@ export async function runDoctor(request: DoctorRequest, deps: ScanDeps): Promise
   let clair: ClairClient | undefined;
   try {
     const { connectClair } = await import("../clair/index.ts");
-    clair = await connectClair(config.clair, { debug: deps.debug });
+    clair = await connectClair(config.clair, { debug: deps.debug, cacheDir: deps.cacheDir });
     hops.push({ name: "clair", status: "ok", detail: `${clair.api} API at ${clair.url}` });
   } catch (error) {
     hops.push(failure("clair", error));

@@ -39,9 +39,11 @@ export interface PushDeps extends Omit<ScanDeps, "onProgress"> {
   force?: boolean | undefined;
 }
 
-export async function connectConfiguredClair(deps: Pick<ScanDeps, "config" | "debug">): Promise<ClairClient> {
+export async function connectConfiguredClair(
+  deps: Pick<ScanDeps, "config" | "debug" | "cacheDir">,
+): Promise<ClairClient> {
   const { connectClair } = await import("../clair/index.ts");
-  return connectClair(deps.config.clair, { debug: deps.debug });
+  return connectClair(deps.config.clair, { debug: deps.debug, cacheDir: deps.cacheDir });
 }
 
 /** Resolves the image (every platform asked for) and pushes each to Clair. */

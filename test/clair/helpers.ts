@@ -15,6 +15,7 @@ export function makeClairConfig(overrides: Partial<ClairConfig> = {}): ClairConf
     indexer: "",
     matcher: "",
     timeout: 5_000,
+    reportWait: 10_000,
     health: { url: "", port: 0 },
     psk: { key: "", keyFile: "", issuer: "hyperclair" },
     headers: {},

@@ -49,6 +49,7 @@ describe("the key table", () => {
         indexer: "",
         matcher: "",
         timeout: 600_000,
+        reportWait: 120_000,
         health: { url: "", port: 0 },
         psk: { key: "", keyFile: "", issuer: "hyperclair" },
         headers: {},
