@@ -201,6 +201,9 @@ const connectionCodes: Record<string, string> = {
   EPROTO: "TLS handshake failed",
 };
 
+/** Node's certificate verification codes (OpenSSL X509_V_ERR names) and TLS protocol errors. */
+const tlsCodePattern = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|HOSTNAME_MISMATCH)/;
+
 /**
  * Turns a failure talking to the daemon into a DaemonError naming the endpoint, unless it already is
  * one of ours. `action` says what we were doing ("inspecting image x").
@@ -213,11 +216,13 @@ export function translateDaemonError(
   if (err instanceof HyperclairError) return err;
   const code = (err as DockerodeError | undefined)?.code;
   const connection = code === undefined ? undefined : connectionCodes[code];
-  if (connection !== undefined || (code?.startsWith("ERR_TLS") ?? false) || code?.startsWith("CERT_")) {
-    const why = connection ?? `TLS error (${code})`;
+  const tlsFailure = code !== undefined && tlsCodePattern.test(code);
+  if (connection !== undefined || tlsFailure) {
+    const why = connection ?? `TLS verification failed (${code})`;
     const where = endpoint.source === "config" ? "docker.host" : endpoint.source;
-    const hint =
-      code === "EACCES" || code === "EPERM"
+    const hint = tlsFailure
+      ? "the daemon's certificate is not signed by ca.pem in DOCKER_CERT_PATH; check DOCKER_CERT_PATH"
+      : code === "EACCES" || code === "EPERM"
         ? "add your user to the docker group, or point DOCKER_HOST or docker.host at a socket you may use"
         : `is the daemon running? ${endpoint.display} came from ${where}; set DOCKER_HOST or docker.host to the daemon's socket`;
     return new DaemonError(`cannot reach the Docker daemon at ${endpoint.display}: ${why}`, {

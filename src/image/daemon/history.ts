@@ -15,7 +15,7 @@ export interface DaemonHistoryEntry {
 /**
  * Pairs history entries with the image's layers. moby's ImageHistory gives a real layer its diff size
  * and an empty step size 0, so size 0 marks an empty step; when that does not add up to the layer count
- * (a real layer that adds no bytes), `#(nop)` steps are taken as the empty ones; else nothing is claimed.
+ * (a real layer that adds no bytes), only size-0 `#(nop)` steps are taken as empty; else nothing is claimed.
  */
 export function createdByFromHistory(
   entries: readonly DaemonHistoryEntry[],
@@ -24,7 +24,8 @@ export function createdByFromHistory(
   const chronological = [...entries].reverse();
   const attempts: Array<(entry: DaemonHistoryEntry) => boolean> = [
     (entry) => entry.Size === 0,
-    (entry) => entry.CreatedBy.includes("#(nop)"),
+    // ADD and COPY are `#(nop)` steps too, but they have bytes.
+    (entry) => entry.Size === 0 && entry.CreatedBy.includes("#(nop)"),
   ];
   for (const isEmpty of attempts) {
     const config: ImageConfig = {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { statSync } from "node:fs";
 import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,6 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { ExitCode, ImageError, RegistryError } from "../../../src/errors.ts";
 import {
   type DaemonProgressEvent,
+  exportDaemonImage,
   inspectDaemonImage,
   resolveDaemonImage,
 } from "../../../src/image/daemon/daemon-source.ts";
@@ -144,6 +146,28 @@ for (const daemon of daemons) {
       );
       assert.deepEqual(await mtimes(), before, "no cache file was rewritten");
       assert.deepEqual(second, first, "the same image, steps included (read from the cached config)");
+    });
+
+    it("inspects first, then reports each layer as soon as its bytes are cached", async () => {
+      const cacheDir = join(work, "cache-pipeline");
+      const image = await inspectDaemonImage("testimg/debian11-multi", options(cacheDir));
+      const expected = env.images.images["debian11-multi"].layers.map((layer) => layer.diffId);
+      assert.deepEqual(image.diffIds, expected, "the diff IDs are known before anything is exported");
+      const reported: Array<{ index: number; size: number }> = [];
+      const resolved = await exportDaemonImage(image, {
+        cacheDir,
+        onLayer: (layer) => {
+          // The blob is complete in the cache when it is reported.
+          const path = layer.location.kind === "cache" ? layer.location.path : "";
+          reported.push({ index: layer.index, size: statSync(path).size });
+          assert.equal(layer.diffId, expected[layer.index]);
+        },
+      });
+      assert.deepEqual(reported.map((entry) => entry.index).sort(), [0, 1, 2]);
+      assert.deepEqual(
+        reported.sort((a, b) => a.index - b.index).map((entry) => entry.size),
+        resolved.layers.map((layer) => layer.size),
+      );
     });
 
     it("--docker-pull pulls from the registry with progress, then knows the manifest digest", async () => {
