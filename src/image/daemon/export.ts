@@ -8,7 +8,7 @@ import { readFile } from "node:fs/promises";
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import type Docker from "dockerode";
-import { DaemonError, HyperclairError, InterruptedError } from "../../errors.ts";
+import { DaemonError, HyperclairError, ImageError, InterruptedError } from "../../errors.ts";
 import { type ParsedImageTar, parseImageTar, readTarJson } from "../archive/image-tar.ts";
 import { LayerCache } from "../cache.ts";
 import { type ImageConfig, layerCreatedBy, MediaType, parseImageConfig } from "../manifest.ts";
@@ -198,6 +198,14 @@ export async function exportDaemonLayers(
   } catch (err) {
     stream.destroy();
     if (options.signal?.aborted) throw new InterruptedError();
+    // What the archive reader calls a bad archive (truncated, a digest that does not match) is, coming
+    // from a daemon, the daemon failing: exit 3, not the user's input.
+    if (err instanceof ImageError) {
+      throw new DaemonError(err.message, {
+        hint: `the daemon at ${image.endpoint.display} sent a broken export; check it is healthy and try again`,
+        cause: err,
+      });
+    }
     if (err instanceof HyperclairError) throw err;
     throw translateDaemonError(err, image.endpoint, `exporting ${name}`);
   }

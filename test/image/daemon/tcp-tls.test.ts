@@ -1,15 +1,16 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createServer as createTlsServer } from "node:tls";
-import { DaemonError } from "../../../src/errors.ts";
+import { DaemonError, ExitCode } from "../../../src/errors.ts";
 import { pingDaemon } from "../../../src/image/daemon/connection.ts";
-import { inspectDaemonImage } from "../../../src/image/daemon/daemon-source.ts";
+import { inspectDaemonImage, resolveDaemonImage } from "../../../src/image/daemon/daemon-source.ts";
 import { harnessEnv } from "../../infra/env.ts";
 
 const env = harnessEnv();
@@ -25,6 +26,40 @@ function relay(client: Socket): void {
   };
   client.on("error", close);
   upstream.on("error", close);
+}
+
+/**
+ * Like relay, but once the client asks for an export (`GET /images/…/get`) it forwards only `limit`
+ * bytes of the answer and then drops both connections: a daemon dying mid-export.
+ */
+function cuttingRelay(limit: number) {
+  return (client: Socket): void => {
+    const upstream = connect(dockerSocket);
+    let cutting = false;
+    let forwarded = 0;
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("data", (chunk: Buffer) => {
+      if (/GET \/[^ ]*images\/[^ ]+\/get /.test(chunk.toString("latin1"))) cutting = true;
+      upstream.write(chunk);
+    });
+    upstream.on("data", (chunk: Buffer) => {
+      if (!cutting) {
+        client.write(chunk);
+        return;
+      }
+      const room = limit - forwarded;
+      forwarded += chunk.length;
+      if (room > 0) client.write(chunk.subarray(0, room));
+      if (forwarded >= limit) close();
+    });
+    client.on("error", close);
+    upstream.on("error", close);
+    client.on("end", () => upstream.end());
+    upstream.on("end", () => client.end());
+  };
 }
 
 async function listen(server: Server): Promise<number> {
@@ -183,6 +218,37 @@ describe("daemon over tcp, as DOCKER_HOST and DOCKER_TLS_VERIFY/DOCKER_CERT_PATH
       );
       return true;
     });
+  });
+
+  it("a daemon that drops the connection mid-export: one exit-3 line, nothing half-written in the cache", async () => {
+    const cutter = createServer(cuttingRelay(40 * 1024));
+    servers.push(cutter);
+    const port = await listen(cutter);
+    const cacheDir = join(work, "cache-cut");
+    await assert.rejects(
+      resolveDaemonImage("testimg/debian11-multi", {
+        config: { docker: { host: `tcp://127.0.0.1:${port}` } },
+        cacheDir,
+        env: {},
+      }),
+      (err: unknown) => {
+        assert.ok(err instanceof DaemonError, String(err));
+        assert.equal(err.exitCode, ExitCode.external);
+        assert.doesNotMatch(err.message, /\n/);
+        assert.match(err.message, /export of docker\.io\/testimg\/debian11-multi:latest/);
+        return true;
+      },
+    );
+    // Whatever reached the cache is whole and named by its digest; no temp file is left.
+    const blobs = join(cacheDir, "blobs", "sha256");
+    for (const file of existsSync(blobs) ? await readdir(blobs) : []) {
+      const digest = createHash("sha256")
+        .update(await readFile(join(blobs, file)))
+        .digest("hex");
+      assert.equal(digest, file);
+    }
+    const temp = join(cacheDir, "tmp");
+    assert.deepEqual(existsSync(temp) ? await readdir(temp) : [], []);
   });
 
   it("missing certificate files are named", async () => {
