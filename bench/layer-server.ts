@@ -250,10 +250,10 @@ async function runBenchmark(): Promise<number> {
     const nginxMedian = median(nginxRates);
     const serverMedian = median(serverRates);
     const ratio = serverMedian / nginxMedian;
-    const version = execFileSync(nginxBinary, ["-v"], {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "pipe"],
-    }).trim();
+    // nginx prints its version on stderr.
+    const version = spawnSync(nginxBinary, ["-v"], { encoding: "utf8" })
+      .stderr.trim()
+      .replace(/^nginx version: /, "");
     console.log(`file: ${(fileBytes / gib).toFixed(2)} GiB on loopback, ${rounds} rounds each, medians`);
     console.log(`nginx (${version || "nginx"}, sendfile): ${nginxMedian.toFixed(0)} MB/s`);
     console.log(`layer server: ${serverMedian.toFixed(0)} MB/s`);
