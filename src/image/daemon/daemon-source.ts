@@ -183,8 +183,6 @@ export async function inspectDaemonImage(
 
 export interface ExportOptions {
   cacheDir: string;
-  config?: Pick<Config, "docker"> | undefined;
-  env?: Environment | undefined;
   onProgress?: ((event: DaemonProgressEvent) => void) | undefined;
   /** Called once per layer as soon as its bytes are in the cache (at once for layers already cached). */
   onLayer?: ((layer: ResolvedImage["layers"][number]) => void) | undefined;
