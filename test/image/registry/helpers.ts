@@ -1,6 +1,9 @@
+import { execFileSync } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import https from "node:https";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -131,8 +134,12 @@ export interface ForwardProxy {
 }
 
 /** A small HTTP forward proxy (absolute-form requests and CONNECT tunnels) that records what it carried. */
-export async function startForwardProxy(): Promise<ForwardProxy> {
+export async function startForwardProxy(
+  options: { connectTo?: (authority: string) => string } = {},
+): Promise<ForwardProxy> {
   const seen: string[] = [];
+  // Tunnelled sockets leave the HTTP server's bookkeeping, so close() must end them itself.
+  const tunnels = new Set<net.Socket>();
   const server = http.createServer((req, res) => {
     seen.push(`${req.method} ${req.url}`);
     let target: URL;
@@ -147,7 +154,10 @@ export async function startForwardProxy(): Promise<ForwardProxy> {
   });
   server.on("connect", (req: IncomingMessage, client: net.Socket, head: Buffer) => {
     seen.push(`CONNECT ${req.url}`);
-    const [host, port] = (req.url ?? "").split(":") as [string, string];
+    tunnels.add(client);
+    client.on("close", () => tunnels.delete(client));
+    const authority = options.connectTo?.(req.url ?? "") ?? req.url ?? "";
+    const [host, port] = authority.split(":") as [string, string];
     const upstream = net.connect(Number(port), host, () => {
       client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
       upstream.write(head);
@@ -155,6 +165,7 @@ export async function startForwardProxy(): Promise<ForwardProxy> {
       client.pipe(upstream);
     });
     upstream.on("error", () => client.destroy());
+    upstream.on("close", () => client.destroy());
     client.on("error", () => upstream.destroy());
   });
   server.listen(0, "127.0.0.1");
@@ -164,6 +175,7 @@ export async function startForwardProxy(): Promise<ForwardProxy> {
     url: `http://127.0.0.1:${port}`,
     seen,
     close: async () => {
+      for (const socket of tunnels) socket.destroy();
       server.closeAllConnections();
       server.close();
       await once(server, "close").catch(() => undefined);
@@ -177,4 +189,57 @@ export function stepText(raw: string): string {
     .replace(/^\/bin\/sh -c /, "")
     .replace(/^#\(nop\)\s+/, "")
     .trim();
+}
+
+/** A TLS front for the plain registry with a certificate for `hostname`, signed by a fresh self-signed CA file. */
+export async function startTlsFront(
+  target: string,
+  hostname: string,
+  dir: string,
+): Promise<{ port: number; caFile: string; close(): Promise<void> }> {
+  const keyFile = join(dir, "tls-key.pem");
+  const certFile = join(dir, "tls-cert.pem");
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      `/CN=${hostname}`,
+      "-addext",
+      `subjectAltName=DNS:${hostname}`,
+      "-keyout",
+      keyFile,
+      "-out",
+      certFile,
+    ],
+    { stdio: "ignore" },
+  );
+  const server = https.createServer(
+    { key: readFileSync(keyFile), cert: readFileSync(certFile) },
+    (req, res) => forward(req, res, target, req.url ?? "/"),
+  );
+  // A failed handshake leaves a socket the HTTP layer never saw; close() must end those too.
+  const sockets = new Set<net.Socket>();
+  server.on("connection", (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    caFile: certFile,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      server.closeAllConnections();
+      server.close();
+      await once(server, "close").catch(() => undefined);
+    },
+  };
 }

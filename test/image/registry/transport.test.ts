@@ -13,6 +13,7 @@ import {
   isolatedHome,
   startForwardProxy,
   startFront,
+  startTlsFront,
   testConfig,
 } from "./helpers.ts";
 
@@ -206,6 +207,36 @@ describe("registry transport against the plain registry", () => {
         env: { ...home.env, HTTP_PROXY: proxy.url, NO_PROXY: noProxy },
       });
       assert.equal(proxy.seen.length > 0, proxied, `NO_PROXY=${noProxy}`);
+    }
+  });
+
+  it("reaches an https registry through an HTTPS_PROXY CONNECT tunnel, trusting registry.tls.ca", async () => {
+    const hostname = "registry.hyperclair.test";
+    const front = await startTlsFront(env.registry, hostname, home.dir);
+    const tunnel = await startForwardProxy({ connectTo: () => `127.0.0.1:${front.port}` });
+    try {
+      const reference = parseReference(`${hostname}:${front.port}/${debian11.refs.oci}`);
+      const proxied = { ...home.env, HTTPS_PROXY: tunnel.url };
+      const [image] = await resolveRegistryImage(reference, {
+        config: testConfig({ tls: { ca: front.caFile, insecureSkipVerify: false } }),
+        env: proxied,
+      });
+      assert.equal(image!.digest, debian11.ociManifest.digest);
+      assert.equal(
+        image!.layers[0]!.location.kind === "registry" &&
+          image!.layers[0]!.location.url.startsWith(`https://${hostname}:`),
+        true,
+      );
+      assert.ok(tunnel.seen.includes(`CONNECT ${hostname}:${front.port}`));
+      // Without the CA the certificate is not trusted, and the error says what to configure.
+      await assert.rejects(resolveRegistryImage(reference, { config, env: proxied }), (error: unknown) => {
+        assert.ok(error instanceof RegistryError);
+        assert.match(error.hint ?? "", /registry\.tls\.ca/);
+        return true;
+      });
+    } finally {
+      await tunnel.close();
+      await front.close();
     }
   });
 
