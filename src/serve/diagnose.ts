@@ -81,6 +81,10 @@ export function explainFetchFailure(server: LayerServer, digest: string, clairUr
         : "it must send a plain GET for the whole blob")
     );
   }
+  const headOnly = forDigest.filter((r) => r.method === "HEAD");
+  if (headOnly.length > 0) {
+    return `Clair checked ${short} on the layer server${remotes(headOnly)} (HEAD) but never downloaded it; see Clair's log`;
+  }
   const wrongPath = log.filter((r) => r.problem === "wrong-path");
   if (wrongPath.length > 0) {
     return (

@@ -108,7 +108,7 @@ export interface LayerServerOptions {
 }
 
 export interface LayerServer {
-  /** The URL Clair must fetch the blob from. */
+  /** The URL Clair must fetch the blob from; throws a TypeError for a malformed digest. */
   urlFor(digest: string): string;
   stats(digest: string): LayerStats;
   /** Whether anything at all reached the server (any path, any method). */
@@ -215,7 +215,10 @@ async function* tailFile(
         if (expectedSize !== undefined && position > expectedSize) {
           throw new PendingBlobError(`the blob grew past its expected ${expectedSize} bytes`);
         }
-        yield buffer.subarray(0, bytesRead);
+        // A short read (the reader caught up with the writer) must not pin a whole 1 MiB buffer while queued.
+        yield bytesRead < length / 2
+          ? Buffer.from(buffer.subarray(0, bytesRead))
+          : buffer.subarray(0, bytesRead);
         // The last byte of a known size: end now, so the response ends in the same breath as the body.
         if (settledBefore && position === expectedSize) return;
         continue;

@@ -74,6 +74,14 @@ describe("explaining a failed fetch from what the layer server saw", () => {
     );
   });
 
+  test("only a HEAD for the layer: Clair checked it but never downloaded it", async () => {
+    const server = await serve();
+    assert.equal((await fetchRaw(server.urlFor(layer.digest), { method: "HEAD" })).status, 200);
+    await waitFor(() => server.requests().length === 1, "the request to be recorded");
+    const text = explainFetchFailure(server, layer.digest, clairUrl);
+    assert.match(text, /checked sha256:[a-f0-9]{12} .*\(HEAD\) but never downloaded it/);
+  });
+
   test("the client hung up mid-download: says after how many bytes of how many", async () => {
     const server = await serve();
     const path = join(dir, "pending");
