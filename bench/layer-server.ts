@@ -8,7 +8,7 @@
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { get } from "node:http";
 import { createServer } from "node:net";
@@ -230,10 +230,21 @@ async function runBenchmark(): Promise<number> {
 
     const port = await freePort();
     nginx = await startNginx(nginxBinary, workDir, dataDir, port);
+    // If this process dies early (a closed stdout pipe, Ctrl-C), its children must not outlive it.
+    const children = [nginx];
+    // SIGTERM, not SIGKILL: nginx's master stops its worker only when it gets to shut down itself.
+    process.once("exit", () => {
+      for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
+      rmSync(workDir, { recursive: true, force: true });
+    });
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      process.once(signal, () => process.exit(130));
+    }
     const nginxUrl = `http://127.0.0.1:${port}/${name}`;
     await waitForHttp(nginxUrl);
     const started = await startLayerServerProcess(digest, path);
     layerServer = started.child;
+    children.push(layerServer);
 
     // Warm the page cache so both read from memory, then alternate rounds so drift hits both alike.
     await download(nginxUrl);
