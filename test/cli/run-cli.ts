@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,9 +22,16 @@ export interface CliOptions {
   timeoutMs?: number;
 }
 
-/** A fresh empty directory, to use as cwd and HOME. */
+const created: string[] = [];
+process.on("exit", () => {
+  for (const dir of created) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh empty directory, to use as cwd and HOME; removed when the test process exits. */
 export function freshDir(prefix = "hc-cli-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  created.push(dir);
+  return dir;
 }
 
 /** Runs the built CLI (`bin/hyperclair.js` → `dist/`) as a user would. */

@@ -4,6 +4,8 @@
  */
 export interface EmulatorFaults {
   latencyMs?: number;
+  /** Latency for matching requests only (e.g. `{ ms: 10_000, method: "POST", route: "index_report" }`). */
+  latency?: { ms: number; route?: string; method?: string };
   // each "burst" applies to the next `count` requests whose path contains `route` (any API route if omitted)
   errors?: { status: 500 | 502 | 503; count: number; route?: string };
   tooManyRequests?: { count: number; retryAfterSeconds: number; route?: string };
@@ -31,8 +33,13 @@ export class FaultState {
     this.notReadyUntil = notReady?.forMs !== undefined ? Date.now() + notReady.forMs : 0;
   }
 
-  latencyMs(): number {
-    return this.faults.latencyMs ?? 0;
+  latencyMs(method = "", path = ""): number {
+    const targeted = this.faults.latency;
+    const applies =
+      targeted !== undefined &&
+      (targeted.route === undefined || path.includes(targeted.route)) &&
+      (targeted.method === undefined || targeted.method === method);
+    return (this.faults.latencyMs ?? 0) + (applies ? targeted.ms : 0);
   }
 
   /** Consume one unit of a burst when it applies to `path`; returns the burst's settings, if it fired. */

@@ -100,7 +100,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   const apiServer = (serves: { indexer: boolean; matcher: boolean }): Server =>
     createReplyServer(async (req: IncomingMessage, res: ServerResponse) => {
       const request: ApiRequest = toApiRequest(req);
-      const latency = faults.latencyMs();
+      const latency = faults.latencyMs(request.method, request.path);
       if (latency > 0) await sleep(latency);
       let reply: Reply | undefined;
       const tooMany = faults.take("tooManyRequests", request.path);
