@@ -41,7 +41,8 @@ console.log(`startup (${runs} runs each, interleaved; median wall time)`);
 for (const [name, values] of samples) {
   const value = median(values);
   const ratio = value / baseline;
-  const verdict = name === "node -e 0" ? "baseline" : ratio <= target ? `ok (≤ ${target}×)` : `OVER ${target}×`;
+  const verdict =
+    name === "node -e 0" ? "baseline" : ratio <= target ? `ok (≤ ${target}×)` : `OVER ${target}×`;
   if (name !== "node -e 0" && ratio > target) failed = true;
   console.log(`  ${name.padEnd(22)} ${value.toFixed(1).padStart(7)} ms  ${ratio.toFixed(2)}×  ${verdict}`);
 }

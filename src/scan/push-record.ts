@@ -41,7 +41,8 @@ async function update(cacheDir: string, change: (file: RecordFile) => void): Pro
 
 export function recordPush(cacheDir: string, clairUrl: string, image: ResolvedImage): Promise<void> {
   return update(cacheDir, (file) => {
-    const images = (file.clairs[clairUrl] ??= {});
+    const images = file.clairs[clairUrl] ?? {};
+    file.clairs[clairUrl] = images;
     images[image.digest] = {
       reference: image.reference,
       digest: image.digest,

@@ -65,7 +65,10 @@ describe("redaction", () => {
   });
 
   it("removes credentials it was not told about, as Clair 2.x echoes a layer's Headers", () => {
-    const line = scrubSecrets('< body: {"Layer":{"Headers":{"Authorization":"Bearer eyJhbGc.iOiJ-SUz_I1"}}}', []);
+    const line = scrubSecrets(
+      '< body: {"Layer":{"Headers":{"Authorization":"Bearer eyJhbGc.iOiJ-SUz_I1"}}}',
+      [],
+    );
     assert.equal(line, '< body: {"Layer":{"Headers":{"Authorization":"Bearer [redacted]"}}}');
     assert.equal(scrubSecrets("Authorization: Basic dXNlcjpwYXNz", []), "Authorization: Basic [redacted]");
   });

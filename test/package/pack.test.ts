@@ -18,16 +18,26 @@ test("npm pack produces a package that installs globally and runs", { timeout: 2
   assert.ok(paths.includes("dist/cli/main.js"));
   assert.ok(paths.includes("dist/cli/help/index.txt"), "the --help cache ships");
   assert.ok(paths.includes(".hyperclair.example.yml"));
-  assert.ok(!paths.some((path) => path.startsWith("test/") || path.startsWith("src/")), "no sources or tests");
+  assert.ok(
+    !paths.some((path) => path.startsWith("test/") || path.startsWith("src/")),
+    "no sources or tests",
+  );
 
   const prefix = join(work, "prefix");
-  execFileSync("npm", ["install", "--global", "--prefix", prefix, "--no-audit", "--no-fund", join(work, tarball.filename)], {
-    cwd: work,
-    stdio: "pipe",
-  });
+  execFileSync(
+    "npm",
+    ["install", "--global", "--prefix", prefix, "--no-audit", "--no-fund", join(work, tarball.filename)],
+    {
+      cwd: work,
+      stdio: "pipe",
+    },
+  );
   const env = { PATH: `${join(prefix, "bin")}:${process.env["PATH"]}`, HOME: work };
   const { version } = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string };
   assert.equal(execFileSync("hyperclair", ["--version"], { env, encoding: "utf8" }), `${version}\n`);
   assert.match(execFileSync("hyperclair", ["--help"], { env, encoding: "utf8" }), /hyperclair health/);
-  assert.match(execFileSync("hyperclair", ["config", "--no-color"], { env, cwd: work, encoding: "utf8" }), /clair\.url/);
+  assert.match(
+    execFileSync("hyperclair", ["config", "--no-color"], { env, cwd: work, encoding: "utf8" }),
+    /clair\.url/,
+  );
 });

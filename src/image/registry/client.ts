@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Config } from "../../config/types.ts";
-import { InterruptedError, RegistryError } from "../../errors.ts";
+import { ImageError, InterruptedError, RegistryError } from "../../errors.ts";
 import type { LayerLocation } from "../resolved-image.ts";
 import { type Challenge, parseChallenges, pickChallenge } from "./challenge.ts";
 import {
@@ -404,7 +404,8 @@ export class RegistryClient {
     });
     if (response.status === 404) {
       const detail = describeRegistryErrors(response.body) ?? "not found";
-      throw new RegistryError(`image ${display} not found in registry ${host} (${detail})`, {
+      // The reference names nothing: the user's input (exit 2), as for an image missing from the daemon.
+      throw new ImageError(`image ${display} not found in registry ${host} (${detail})`, {
         hint: "check the repository name and tag (or digest); `hyperclair pull` reads registry images unless --local is given",
       });
     }

@@ -139,14 +139,14 @@ describe("registry source against the plain registry", () => {
     assert.equal(images[0]!.digest, arm64.digest);
   });
 
-  it("reports a missing tag and a missing repository as not found, exit 3", async () => {
+  it("reports a missing tag and a missing repository as not found, exit 2", async () => {
     for (const ref of [
       `${env.registry}/test/debian11:no-such-tag`,
       `${env.registry}/test/no-such-repo:latest`,
     ]) {
       await assert.rejects(resolveRegistryImage(parseReference(ref), { config }), (error: unknown) => {
-        assert.ok(error instanceof RegistryError);
-        assert.equal(error.exitCode, 3);
+        assert.ok(error instanceof ImageError);
+        assert.equal(error.exitCode, 2);
         assert.match(error.message, /not found in registry/);
         assert.match(error.message, /MANIFEST_UNKNOWN|NAME_UNKNOWN/);
         assert.ok(!error.message.includes("\n"));
