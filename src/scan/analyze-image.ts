@@ -5,8 +5,8 @@ import { ClairError } from "../errors.ts";
 import type { ScanResult } from "../report/model.ts";
 import { createScanResult } from "../report/result.ts";
 import type { PullRequest } from "./pull-image.ts";
-import { pullImage } from "./pull-image.ts";
-import { connectConfiguredClair, type PushDeps, pushResolvedImage } from "./push-image.ts";
+import { connectConfiguredClair, type PushDeps, pushStagedImage } from "./push-image.ts";
+import { stageImages } from "./stage-image.ts";
 
 export interface AnalyzeRequest extends PullRequest {
   /** `--no-push`: fail rather than push an image Clair does not know. */
@@ -19,22 +19,27 @@ export interface AnalyzeDeps extends PushDeps {
 
 export async function analyzeImages(request: AnalyzeRequest, deps: AnalyzeDeps): Promise<ScanResult[]> {
   const clair = deps.clair ?? (await connectConfiguredClair(deps));
-  const images = await pullImage(request, deps);
+  const staged = await stageImages(request, deps);
   const results: ScanResult[] = [];
-  for (const image of images) {
-    const known = await clair.knows(image, deps.signal);
+  for (const entry of staged) {
+    let image = entry.image;
     let pushWarnings: ScanResult["warnings"] = [];
-    if (!known) {
+    if (await clair.knows(image, deps.signal)) {
+      // The report names each layer with its size: a daemon image's export still has to finish.
+      image = await entry.complete();
+    } else {
       if (request.noPush) {
+        entry.cancel();
         throw new ClairError(`Clair has not indexed ${image.reference} (${image.digest})`, {
           hint: "push it first (hyperclair push), or drop --no-push",
         });
       }
-      const pushed = await pushResolvedImage(clair, image, {
+      const pushed = await pushStagedImage(clair, entry, {
         ...deps,
         credentials: request.credentials,
         force: true,
       });
+      image = pushed.image;
       pushWarnings = pushed.submit?.warnings ?? [];
     }
     deps.onProgress?.({

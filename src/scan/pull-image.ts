@@ -115,7 +115,7 @@ async function resolveInput(
   }
 }
 
-function describeDaemonEvent(event: DaemonProgressEvent): ProgressEvent {
+export function describeDaemonEvent(event: DaemonProgressEvent): ProgressEvent {
   if (event.kind === "pull") {
     const layer = event.id ? `${event.id}: ` : "";
     return {

@@ -9,14 +9,9 @@ import { ClairError, InterruptedError } from "../errors.ts";
 import type { RegistryClient } from "../image/registry/client.ts";
 import type { ResolvedImage, ResolvedLayer } from "../image/resolved-image.ts";
 import type { LayerServer, LayerServerEvent } from "../serve/layer-server.ts";
-import {
-  type Credentials,
-  type ProgressEvent,
-  type PullRequest,
-  pullImage,
-  type ScanDeps,
-} from "./pull-image.ts";
+import type { Credentials, ProgressEvent, PullRequest, ScanDeps } from "./pull-image.ts";
 import { recordPush } from "./push-record.ts";
+import { completeImage, type StagedImage, stageImages } from "./stage-image.ts";
 
 export interface PushOutcome {
   image: ResolvedImage;
@@ -49,43 +44,62 @@ export async function connectConfiguredClair(
 /** Resolves the image (every platform asked for) and pushes each to Clair. */
 export async function pushImages(request: PullRequest, deps: PushDeps): Promise<PushOutcome[]> {
   const clair = deps.clair ?? (await connectConfiguredClair(deps));
-  const images = await pullImage(request, deps);
+  const staged = await stageImages(request, deps);
   const outcomes: PushOutcome[] = [];
-  for (const image of images) {
-    outcomes.push(await pushResolvedImage(clair, image, { ...deps, credentials: request.credentials }));
+  for (const image of staged) {
+    outcomes.push(await pushStagedImage(clair, image, { ...deps, credentials: request.credentials }));
   }
   return outcomes;
 }
 
 /** Pushes one resolved image, unless Clair already has it indexed. */
-export async function pushResolvedImage(
+export function pushResolvedImage(
   clair: ClairClient,
   image: ResolvedImage,
   deps: PushDeps & { credentials?: Credentials | undefined },
 ): Promise<PushOutcome> {
-  if (!deps.force && (await clair.knows(image, deps.signal))) {
-    await remember(clair, image, deps);
-    return { image, status: "already-indexed", submit: undefined, served: {} };
+  return pushStagedImage(clair, completeImage(image), deps);
+}
+
+/**
+ * Pushes a staged image. For a pipelined daemon image, each layer goes to Clair as soon as it is cached:
+ * `layerTarget` waits for that layer alone (v1 posts layer by layer; v4 needs every layer's URL up front).
+ */
+export async function pushStagedImage(
+  clair: ClairClient,
+  staged: StagedImage,
+  deps: PushDeps & { credentials?: Credentials | undefined },
+): Promise<PushOutcome> {
+  const provisional = staged.image;
+  if (!deps.force && (await clair.knows(provisional, deps.signal))) {
+    staged.cancel();
+    await remember(clair, provisional, deps);
+    return { image: provisional, status: "already-indexed", submit: undefined, served: {} };
   }
-  const cached = image.layers.filter((layer) => layer.location.kind === "cache");
-  const fromRegistry = image.layers.some((layer) => layer.location.kind === "registry");
+  const cached = provisional.layers.filter((layer) => layer.location.kind === "cache");
+  const fromRegistry = provisional.layers.some((layer) => layer.location.kind === "registry");
   const registry = fromRegistry ? await createRegistry(deps) : undefined;
-  const server = cached.length > 0 ? await startServer(clair, cached, deps) : undefined;
+  const server = cached.length > 0 ? await startServer(clair, staged, cached, deps) : undefined;
   try {
     const submit = await clair.submit({
-      image,
-      layerTarget: (layer) => layerTarget(layer, server, registry),
-      onProgress: (event) => deps.onProgress?.(describeSubmit(event, image)),
+      image: provisional,
+      layerTarget: async (layer) => {
+        await staged.layerReady(layer.index);
+        return layerTarget(layer, server, registry);
+      },
+      onProgress: (event) => deps.onProgress?.(describeSubmit(event, provisional)),
       signal: deps.signal,
     });
+    const image = await staged.complete();
     const served = Object.fromEntries(
       cached.map((layer) => [layer.digest, server?.stats(layer.digest).bytes ?? 0]),
     );
     await remember(clair, image, deps);
     return { image, status: "submitted", submit, served };
   } catch (error) {
+    staged.cancel();
     if (deps.signal?.aborted) throw new InterruptedError();
-    if (error instanceof LayerFetchError) throw await diagnose(error, image, clair, server, registry);
+    if (error instanceof LayerFetchError) throw await diagnose(error, provisional, clair, server, registry);
     throw error;
   } finally {
     await server?.close();
@@ -114,25 +128,35 @@ async function createRegistry(
 
 async function startServer(
   clair: ClairClient,
+  staged: StagedImage,
   layers: ResolvedLayer[],
   deps: PushDeps,
 ): Promise<LayerServer> {
   const { startLayerServer } = await import("../serve/layer-server.ts");
-  const blobs = layers.map((layer) => {
-    if (layer.location.kind !== "cache") throw new Error("only cached layers are served");
-    return { digest: layer.digest, path: layer.location.path, size: layer.size };
-  });
-  return startLayerServer({
+  const files = layers.map((layer) => ({
+    layer,
+    path: layer.location.kind === "cache" ? layer.location.path : "",
+  }));
+  const server = await startLayerServer({
     clairUrl: clair.url,
     listen: deps.config.serve.listen,
     advertise: deps.config.serve.advertise,
-    blobs,
+    blobs: staged.pipelined
+      ? []
+      : files.map(({ layer, path }) => ({ digest: layer.digest, path, size: layer.size })),
     signal: deps.signal,
     onRequest: (event) => {
       const progress = describeServe(event, layers);
       if (progress) deps.onProgress?.(progress);
     },
   });
+  if (staged.pipelined) {
+    // Served once cached: a request that comes early waits for (or streams) the layer's bytes.
+    for (const { layer, path } of files) {
+      server.addPendingBlob(layer.digest, { path, done: staged.layerReady(layer.index) });
+    }
+  }
+  return server;
 }
 
 async function layerTarget(
