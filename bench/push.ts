@@ -1,0 +1,146 @@
+/**
+ * Pushing a local image of ≥ 1 GiB (random data, 4 layers) from a private dockerd to the Clair emulator,
+ * through the layer server, with the real CLI (`hyperclair push --local`), measured in the same run:
+ * - peak RSS of the CLI process during the push (target < 150 MB);
+ * - pipelining: a cold push (export and submission overlapping) against the sum of the export alone
+ *   (`pull --local` into an empty cache) and a push of the already-cached image (target ≤ 0.7).
+ * Clair is the v1 emulator, whose layer-by-layer submission is what the pipelining overlaps with the export.
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const bin = join(root, "bin", "hyperclair.js");
+const gib = 1024 ** 3;
+const imageBytes = Number(process.env["HC_BENCH_PUSH_BYTES"]) || Math.ceil(1.05 * gib);
+const rssLimitMb = 150;
+const pipelineTarget = 0.7;
+
+interface Measured {
+  ms: number;
+  peakRssMb: number;
+}
+
+/** Runs the CLI; a preloaded hook records the process's own VmHWM as it exits. */
+function runCli(args: string[], env: Record<string, string>, workDir: string): Promise<Measured> {
+  const rssFile = join(workDir, `rss-${Date.now()}-${Math.random().toString(16).slice(2)}`);
+  const hook = join(workDir, "peak-rss.mjs");
+  writeFileSync(
+    hook,
+    `import { readFileSync, writeFileSync } from "node:fs";
+process.on("exit", () => {
+  const kb = readFileSync("/proc/self/status", "utf8").match(/^VmHWM:\\s+(\\d+) kB$/m)?.[1] ?? "0";
+  writeFileSync(${JSON.stringify(rssFile)}, kb);
+});
+`,
+  );
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, ["--import", hook, bin, ...args], {
+      env: { PATH: process.env["PATH"] ?? "", HOME: workDir, ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      const ms = performance.now() - started;
+      if (code !== 0)
+        return reject(new Error(`hyperclair ${args.join(" ")} exited ${code}: ${stderr.slice(-500)}`));
+      resolve({ ms, peakRssMb: Number(readFileSync(rssFile, "utf8")) / 1024 });
+    });
+  });
+}
+
+async function runBenchmark(): Promise<number> {
+  const { startHarness } = await import("../test/infra/harness.ts");
+  const { generateLargeImage } = await import("../test/images/large.ts");
+  const { loadDockerArchive } = await import("../test/images/publish.ts");
+  const { startEmulator } = await import("../test/emulator/index.ts");
+  const log = (line: string) => process.stderr.write(`[push] ${line}\n`);
+  const harness = await startHarness({ services: ["docker"], images: false });
+  try {
+    const host = harness.dockerHost!;
+    const workDir = join(harness.stateDir, "bench-push");
+    mkdirSync(workDir, { recursive: true });
+    log(`generating a ${(imageBytes / gib).toFixed(2)} GiB image of random data`);
+    const large = await generateLargeImage({ dir: join(workDir, "large"), sizeBytes: imageBytes, layers: 4 });
+    await loadDockerArchive(host, large.dockerArchive);
+    await rm(join(workDir, "large"), { recursive: true, force: true });
+    const image = large.repoTag;
+
+    const withClair = async <T>(run: (url: string) => Promise<T>): Promise<T> => {
+      const clair = await startEmulator({ api: "v1" });
+      try {
+        return await run(clair.url);
+      } finally {
+        await clair.close();
+      }
+    };
+    const env = (clairUrl: string, cacheDir: string) => ({
+      DOCKER_HOST: host,
+      HYPERCLAIR_CLAIR_URL: clairUrl,
+      HYPERCLAIR_CLAIR_API: "v1",
+      HYPERCLAIR_CACHE_DIR: cacheDir,
+    });
+
+    log("cold push: export and submission together");
+    const coldCache = join(workDir, "cache-cold");
+    const cold = await withClair((url) =>
+      runCli(["push", image, "--local", "--quiet"], env(url, coldCache), workDir),
+    );
+    await rm(coldCache, { recursive: true, force: true });
+
+    log("export alone, into an empty cache");
+    const warmCache = join(workDir, "cache-warm");
+    const exportOnly = await runCli(
+      ["pull", image, "--local", "--quiet"],
+      env("http://127.0.0.1:9", warmCache),
+      workDir,
+    );
+    log("push of the already-cached image to a Clair that does not know it");
+    const cachedPush = await withClair((url) =>
+      runCli(["push", image, "--local", "--quiet"], env(url, warmCache), workDir),
+    );
+    await rm(warmCache, { recursive: true, force: true });
+
+    const sum = exportOnly.ms + cachedPush.ms;
+    const ratio = cold.ms / sum;
+    const peak = Math.max(cold.peakRssMb, cachedPush.peakRssMb);
+    const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+    console.log(`image: ${(imageBytes / gib).toFixed(2)} GiB in 4 layers (${image}), Clair: v1 emulator`);
+    console.log(
+      `push --local, cold:              ${seconds(cold.ms)}, peak RSS ${cold.peakRssMb.toFixed(0)} MB`,
+    );
+    console.log(
+      `pull --local (export alone):     ${seconds(exportOnly.ms)}, peak RSS ${exportOnly.peakRssMb.toFixed(0)} MB`,
+    );
+    console.log(
+      `push --local, already cached:    ${seconds(cachedPush.ms)}, peak RSS ${cachedPush.peakRssMb.toFixed(0)} MB`,
+    );
+    console.log(
+      `pipelining: cold / (export + cached push) = ${ratio.toFixed(2)} (target <= ${pipelineTarget})`,
+    );
+    console.log(`peak RSS of a push: ${peak.toFixed(0)} MB (target < ${rssLimitMb} MB)`);
+    const ok = ratio <= pipelineTarget && peak < rssLimitMb;
+    console.log(ok ? "push: within targets" : "push: OUTSIDE targets");
+    return ok ? 0 : 1;
+  } finally {
+    await harness.stop();
+  }
+}
+
+runBenchmark().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`[push] ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);
