@@ -18,6 +18,7 @@ const gib = 1024 ** 3;
 const imageBytes = Number(process.env["HC_BENCH_PUSH_BYTES"]) || Math.ceil(1.05 * gib);
 const rssLimitMb = 150;
 const pipelineTarget = 0.7;
+const rounds = 2;
 
 interface Measured {
   ms: number;
@@ -89,25 +90,40 @@ async function runBenchmark(): Promise<number> {
       HYPERCLAIR_CACHE_DIR: cacheDir,
     });
 
-    log("cold push: export and submission together");
-    const coldCache = join(workDir, "cache-cold");
-    const cold = await withClair((url) =>
-      runCli(["push", image, "--local", "--quiet"], env(url, coldCache), workDir),
-    );
-    await rm(coldCache, { recursive: true, force: true });
+    // dockerd's first save of a freshly loaded image also pays for reading it from disk: warm it once.
+    const warmup = join(workDir, "cache-warmup");
+    await runCli(["pull", image, "--local", "--quiet"], env("http://127.0.0.1:9", warmup), workDir);
+    await rm(warmup, { recursive: true, force: true });
 
-    log("export alone, into an empty cache");
-    const warmCache = join(workDir, "cache-warm");
-    const exportOnly = await runCli(
-      ["pull", image, "--local", "--quiet"],
-      env("http://127.0.0.1:9", warmCache),
-      workDir,
-    );
-    log("push of the already-cached image to a Clair that does not know it");
-    const cachedPush = await withClair((url) =>
-      runCli(["push", image, "--local", "--quiet"], env(url, warmCache), workDir),
-    );
-    await rm(warmCache, { recursive: true, force: true });
+    const colds: Measured[] = [];
+    const exports: Measured[] = [];
+    const cachedPushes: Measured[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      const coldCache = join(workDir, "cache-cold");
+      colds.push(
+        await withClair((url) => runCli(["push", image, "--local", "--quiet"], env(url, coldCache), workDir)),
+      );
+      await rm(coldCache, { recursive: true, force: true });
+      const warmCache = join(workDir, "cache-warm");
+      exports.push(
+        await runCli(["pull", image, "--local", "--quiet"], env("http://127.0.0.1:9", warmCache), workDir),
+      );
+      cachedPushes.push(
+        await withClair((url) => runCli(["push", image, "--local", "--quiet"], env(url, warmCache), workDir)),
+      );
+      await rm(warmCache, { recursive: true, force: true });
+      log(
+        `round ${round}: cold push ${(colds.at(-1)!.ms / 1000).toFixed(2)} s, export ${(exports.at(-1)!.ms / 1000).toFixed(2)} s, ` +
+          `cached push ${(cachedPushes.at(-1)!.ms / 1000).toFixed(2)} s`,
+      );
+    }
+    const best = (runs: Measured[]) => runs.reduce((a, b) => (b.ms < a.ms ? b : a));
+    const cold = { ...best(colds), peakRssMb: Math.max(...colds.map((run) => run.peakRssMb)) };
+    const exportOnly = { ...best(exports), peakRssMb: Math.max(...exports.map((run) => run.peakRssMb)) };
+    const cachedPush = {
+      ...best(cachedPushes),
+      peakRssMb: Math.max(...cachedPushes.map((run) => run.peakRssMb)),
+    };
 
     const sum = exportOnly.ms + cachedPush.ms;
     const ratio = cold.ms / sum;

@@ -1,8 +1,9 @@
 import type { ClairConfig } from "../config/types.ts";
 import { ClairError } from "../errors.ts";
+import { displayUrl } from "../http/common.ts";
 import type { ClairApi, ClairDeps } from "./client.ts";
 import { type ClairEndpoints, probeTimeout, resolveEndpoints } from "./endpoints.ts";
-import { type ClairHttp, type ClairResponse, createClairHttp, displayUrl } from "./http.ts";
+import { type ClairHttp, type ClairResponse, createClairHttp } from "./http.ts";
 
 export interface Detection {
   api: ClairApi;

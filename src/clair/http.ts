@@ -5,6 +5,7 @@ import { rootCertificates } from "node:tls";
 import axios, { type AxiosInstance, type AxiosResponse } from "axios";
 import type { ClairConfig, TlsConfig } from "../config/types.ts";
 import { ClairError, ConfigError, InterruptedError } from "../errors.ts";
+import { displayUrl, flattenHeaders } from "../http/common.ts";
 import { createPskSigner } from "./psk.ts";
 
 /**
@@ -287,19 +288,6 @@ export function scrubSecrets(line: string, secrets: Iterable<string>): string {
   return out.replace(CREDENTIAL_PATTERN, `$1 ${REDACTED}`);
 }
 
-/** The URL without user:password, as it may appear in messages and debug lines. */
-export function displayUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.username === "" && parsed.password === "") return url;
-    parsed.username = "";
-    parsed.password = "";
-    return parsed.toString();
-  } catch {
-    return url;
-  }
-}
-
 function originOf(url: string): string {
   try {
     return new URL(url).origin;
@@ -320,15 +308,6 @@ function parseJson(body: Buffer): unknown {
   } catch {
     return undefined;
   }
-}
-
-function flattenHeaders(headers: Record<string, unknown>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || value === null) continue;
-    out[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : String(value);
-  }
-  return out;
 }
 
 /**

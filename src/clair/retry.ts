@@ -1,4 +1,5 @@
 import { ClairError, InterruptedError } from "../errors.ts";
+import { parseRetryAfter, sleep } from "../http/common.ts";
 import { apiTarget, type ClairHttp, type ClairRequest, type ClairResponse, mapStatusError } from "./http.ts";
 
 /**
@@ -77,31 +78,6 @@ export async function retryWithBackoff<T>(
 export function backoffDelay(policy: RetryPolicy, n: number): number {
   const base = Math.min(policy.initialDelayMs * 2 ** (n - 1), policy.maxDelayMs);
   return Math.round(base * (0.9 + Math.random() * 0.2));
-}
-
-/** `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date; undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
-/** Resolves after `ms`, or rejects with InterruptedError as soon as `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  throwIfAborted(signal);
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new InterruptedError());
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {

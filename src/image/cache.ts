@@ -329,7 +329,7 @@ export class LayerCache {
     const tap = new DigestTap(options);
     let file: WriteStream | undefined;
     try {
-      file = createWriteStream(tempPath, { flags: "wx", mode: 0o644, highWaterMark: 1 << 20 });
+      file = createWriteStream(tempPath, { flags: "wx", mode: 0o644, highWaterMark: 256 << 10 });
       const sink = file;
       let failure: Error | undefined;
       const opened = new Promise<void>((resolve, reject) => {

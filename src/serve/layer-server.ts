@@ -123,7 +123,7 @@ export interface LayerServer {
   close(): Promise<void>;
 }
 
-/** Large reads keep per-chunk overhead (syscalls, callbacks) negligible next to the copy itself. */
+/** Reads large enough that per-chunk overhead is small next to the copy, small enough to keep memory flat. */
 const chunkSize = 1024 * 1024;
 /** How often a pending blob's file is re-read once the reader caught up with its writer. */
 const tailPollMs = 15;

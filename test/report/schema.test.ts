@@ -8,13 +8,8 @@ import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import addFormatsModule from "ajv-formats";
 import type { ClairReport } from "../../src/clair/client.ts";
 import type { ResolvedImage } from "../../src/image/resolved-image.ts";
-import {
-  SCAN_RESULT_SCHEMA_VERSION,
-  type ScanLayer,
-  type ScanResult,
-  type SuppressedFinding,
-  summarise,
-} from "../../src/report/model.ts";
+import type { ScanResult, SuppressedFinding } from "../../src/report/model.ts";
+import { createScanResult } from "../../src/report/result.ts";
 import { makeV4Client, startBlobServer, testImage } from "../clair/v4/helpers.ts";
 import { buildLayer, sha256 } from "../emulator/fixtures.ts";
 import { type RunningEmulator, startEmulator } from "../emulator/index.ts";
@@ -34,35 +29,13 @@ function buildScanResult(
   report: ClairReport,
   suppressed: SuppressedFinding[] = [],
 ): ScanResult {
-  const layers: ScanLayer[] = image.layers.map((layer) => ({
-    index: layer.index,
-    digest: layer.digest,
-    diffId: layer.diffId,
-    size: layer.size,
-    createdBy: layer.createdBy,
-  }));
   const kept = report.findings.filter((f) => !suppressed.some((s) => s.finding === f));
-  return {
-    schemaVersion: SCAN_RESULT_SCHEMA_VERSION,
-    generatedAt: new Date().toISOString(),
-    tool: { name: "hyperclair", version: "0.0.0-test" },
-    image: {
-      reference: image.reference,
-      digest: image.digest,
-      digestKind: image.digestKind,
-      configDigest: image.configDigest,
-      platform: image.platform,
-      source: image.source,
-      tags: image.tags,
-    },
-    clair: report.clair,
-    layers,
-    packages: report.packages,
-    findings: kept,
-    suppressed,
-    summary: summarise(layers, report.packages, kept),
-    warnings: report.warnings,
-  };
+  const result = createScanResult({
+    image,
+    report: { ...report, findings: kept },
+    toolVersion: "0.0.0-test",
+  });
+  return { ...result, suppressed };
 }
 
 /** What a consumer of `--format json` sees: undefined keys are gone. */

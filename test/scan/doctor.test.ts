@@ -52,7 +52,12 @@ describe("doctor", () => {
   test("every hop works: all ✔, exit 0, and Clair really downloaded the probe layer", async () => {
     const fetches = clair.fetches.length;
     const { result, hops, hop } = await doctor(
-      [`${env.registryBasic}/${env.images.images.debian11.refs.oci}`, "--username", env.user, "--password-stdin"],
+      [
+        `${env.registryBasic}/${env.images.images.debian11.refs.oci}`,
+        "--username",
+        env.user,
+        "--password-stdin",
+      ],
       good(),
       undefined,
       env.pass,
@@ -71,10 +76,15 @@ describe("doctor", () => {
   });
 
   test("the text form: one line per hop with ✔ or ✘", async () => {
-    const result = await runCli(["doctor"], { env: { ...good(), HYPERCLAIR_CACHE_DIR: freshDir("hc-cache-") } });
+    const result = await runCli(["doctor"], {
+      env: { ...good(), HYPERCLAIR_CACHE_DIR: freshDir("hc-cache-") },
+    });
     assert.equal(result.code, 0, result.stdout + result.stderr);
     const lines = result.stdout.trim().split("\n");
-    assert.ok(lines.every((line) => /^[✔✘–] /.test(line)), result.stdout);
+    assert.ok(
+      lines.every((line) => /^[✔✘–] /.test(line)),
+      result.stdout,
+    );
   });
 
   test("wrong Clair URL: ✘ clair with the fix, exit 3", async () => {
@@ -86,11 +96,20 @@ describe("doctor", () => {
   });
 
   test("bad PSK: ✘ with the PSK fix", async () => {
-    const { result, hops } = await doctor([], { ...good(), HYPERCLAIR_CLAIR_PSK_KEY: Buffer.from("wrong").toString("base64") });
+    const { result, hops } = await doctor([], {
+      ...good(),
+      HYPERCLAIR_CLAIR_PSK_KEY: Buffer.from("wrong").toString("base64"),
+    });
     assert.equal(result.code, 3);
     const failed = hops.filter((entry) => entry.status === "fail");
-    assert.ok(failed.some((entry) => /401/.test(entry.detail)), JSON.stringify(failed));
-    assert.ok(failed.some((entry) => /psk/i.test(entry.fix ?? "")), JSON.stringify(failed));
+    assert.ok(
+      failed.some((entry) => /401/.test(entry.detail)),
+      JSON.stringify(failed),
+    );
+    assert.ok(
+      failed.some((entry) => /psk/i.test(entry.fix ?? "")),
+      JSON.stringify(failed),
+    );
   });
 
   test("daemon socket missing, for a --local image: ✘ docker, exit 3", async () => {
@@ -106,7 +125,12 @@ describe("doctor", () => {
 
   test("registry credentials refused: ✘ registry with the login fix", async () => {
     const { result, hop } = await doctor(
-      [`${env.registryBasic}/${env.images.images.debian11.refs.oci}`, "--username", env.user, "--password-stdin"],
+      [
+        `${env.registryBasic}/${env.images.images.debian11.refs.oci}`,
+        "--username",
+        env.user,
+        "--password-stdin",
+      ],
       good(),
       undefined,
       "wrong-password",

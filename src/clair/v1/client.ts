@@ -1,5 +1,6 @@
 import type { ClairConfig } from "../../config/types.ts";
 import { ClairError, UsageError } from "../../errors.ts";
+import { displayUrl } from "../../http/common.ts";
 import type { ResolvedImage, ResolvedLayer } from "../../image/resolved-image.ts";
 import type {
   ClairClient,
@@ -20,7 +21,6 @@ import {
   type ClairHttp,
   type ClairRequest,
   type ClairResponse,
-  displayUrl,
   extractClairMessage,
   type Target,
 } from "../http.ts";

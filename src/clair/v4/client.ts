@@ -1,5 +1,6 @@
 import type { ClairConfig } from "../../config/types.ts";
 import { ClairError, ImageError } from "../../errors.ts";
+import { displayUrl, sleep } from "../../http/common.ts";
 import type { ResolvedImage } from "../../image/resolved-image.ts";
 import type {
   ClairClient,
@@ -17,13 +18,12 @@ import type {
 import { type ClairEndpoints, probeTimeout, resolveHealthBase } from "../endpoints.ts";
 import { LayerFetchError } from "../errors.ts";
 import { runCheck } from "../health-check.ts";
-import { type ClairHttp, displayUrl, extractClairMessage, type Target } from "../http.ts";
+import { type ClairHttp, extractClairMessage, type Target } from "../http.ts";
 import {
   DEFAULT_RETRY_POLICY,
   type RetryEvent,
   type RetryPolicy,
   requestWithRetry,
-  sleep,
   throwIfAborted,
 } from "../retry.ts";
 import { type IndexStateStore, MemoryIndexStateStore } from "./index-states.ts";

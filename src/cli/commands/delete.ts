@@ -1,8 +1,7 @@
 import type { Argv, CommandModule } from "yargs";
-import { readCredentials } from "../credentials.ts";
+import { runImageCommand } from "../image-command.ts";
 import { type ImageArgs, imageOptions, textOrJsonOption } from "../options.ts";
-import { createProgress } from "../progress.ts";
-import { createContext, type GlobalArgs, type Runtime, scanDependencies } from "../runtime.ts";
+import type { GlobalArgs, Runtime } from "../runtime.ts";
 
 type DeleteArgs = GlobalArgs & ImageArgs & { format: "text" | "json"; force?: boolean | undefined };
 
@@ -23,60 +22,42 @@ export function deleteCommand(runtime: Runtime): CommandModule<GlobalArgs, Delet
             "deletes only the layers no other image it pushed stands on, and says which it kept.",
         ),
     handler: async (argv) => {
-      const context = createContext(argv, runtime);
-      const { out } = context;
-      const credentials = await readCredentials(argv, runtime.stdin);
-      const progress = await createProgress(out, runtime.stderr, { machineOutput: argv.format === "json" });
-      const { deleteImages } = await import("../../scan/delete-image.ts");
-      try {
-        const outcomes = await deleteImages(
-          {
-            image: argv.image,
-            local: argv.local,
-            platform: argv.platform,
-            allPlatforms: argv.allPlatforms,
-            dockerPull: argv.dockerPull,
-            credentials,
-            force: argv.force,
-          },
-          scanDependencies(context, (event) => progress.update(event)),
+      const { result: outcomes, out } = await runImageCommand(argv, runtime, async (request, deps) => {
+        const { deleteImages } = await import("../../scan/delete-image.ts");
+        return deleteImages({ ...request, force: argv.force }, deps);
+      });
+      if (argv.format === "json") {
+        out.document(
+          JSON.stringify(
+            outcomes.map((outcome) => ({
+              reference: outcome.image.reference,
+              digest: outcome.image.digest,
+              deleted: outcome.result.deleted,
+              missing: outcome.result.missing,
+              kept: outcome.kept,
+              affected: outcome.affected,
+            })),
+            null,
+            2,
+          ),
         );
-        progress.stop();
-        if (argv.format === "json") {
+        return;
+      }
+      for (const outcome of outcomes) {
+        const { image, result } = outcome;
+        if (result.deleted.length === 0) {
+          out.document(`${image.reference}: Clair has nothing for ${image.digest}; nothing deleted`);
+        } else {
           out.document(
-            JSON.stringify(
-              outcomes.map((outcome) => ({
-                reference: outcome.image.reference,
-                digest: outcome.image.digest,
-                deleted: outcome.result.deleted,
-                missing: outcome.result.missing,
-                kept: outcome.kept,
-                affected: outcome.affected,
-              })),
-              null,
-              2,
-            ),
+            `${out.ok("✔")} ${image.reference}: deleted ${result.deleted.length} item(s) from Clair`,
           );
-          return;
         }
-        for (const outcome of outcomes) {
-          const { image, result } = outcome;
-          if (result.deleted.length === 0) {
-            out.document(`${image.reference}: Clair has nothing for ${image.digest}; nothing deleted`);
-          } else {
-            out.document(
-              `${out.ok("✔")} ${image.reference}: deleted ${result.deleted.length} item(s) from Clair`,
-            );
-          }
-          for (const kept of outcome.kept) {
-            out.document(`  kept layer ${kept.layerIndex}: ${kept.sharedWith.join(", ")} stand(s) on it`);
-          }
-          if (outcome.affected.length > 0) {
-            out.warn(`these images lost layers in Clair too: ${outcome.affected.join(", ")}`);
-          }
+        for (const kept of outcome.kept) {
+          out.document(`  kept layer ${kept.layerIndex}: ${kept.sharedWith.join(", ")} stand(s) on it`);
         }
-      } finally {
-        progress.stop();
+        if (outcome.affected.length > 0) {
+          out.warn(`these images lost layers in Clair too: ${outcome.affected.join(", ")}`);
+        }
       }
     },
   };

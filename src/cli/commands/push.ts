@@ -1,8 +1,8 @@
 import type { Argv, CommandModule } from "yargs";
-import { readCredentials } from "../credentials.ts";
+import { runImageCommand } from "../image-command.ts";
 import { type ImageArgs, imageOptions, textOrJsonOption } from "../options.ts";
-import { createProgress, formatBytes } from "../progress.ts";
-import { createContext, type GlobalArgs, type Runtime, scanDependencies } from "../runtime.ts";
+import { formatBytes } from "../progress.ts";
+import type { GlobalArgs, Runtime } from "../runtime.ts";
 import { shortDigest } from "../views/image-view.ts";
 
 type PushArgs = GlobalArgs & ImageArgs & { format: "text" | "json"; force?: boolean | undefined };
@@ -18,60 +18,43 @@ export function pushCommand(runtime: Runtime): CommandModule<GlobalArgs, PushArg
         .example("$0 push myapp:dev --local", "Layers exported from the Docker daemon and served to Clair")
         .example("$0 push oci-archive:app.tar", "Layers from an image archive"),
     handler: async (argv) => {
-      const context = createContext(argv, runtime);
-      const { out } = context;
-      const credentials = await readCredentials(argv, runtime.stdin);
-      const progress = await createProgress(out, runtime.stderr, { machineOutput: argv.format === "json" });
-      const { pushImages } = await import("../../scan/push-image.ts");
-      try {
-        const outcomes = await pushImages(
-          {
-            image: argv.image,
-            local: argv.local,
-            platform: argv.platform,
-            allPlatforms: argv.allPlatforms,
-            dockerPull: argv.dockerPull,
-            credentials,
-          },
-          { ...scanDependencies(context, (event) => progress.update(event)), force: argv.force },
+      const { result: outcomes, out } = await runImageCommand(argv, runtime, async (request, deps) => {
+        const { pushImages } = await import("../../scan/push-image.ts");
+        return pushImages(request, { ...deps, force: argv.force });
+      });
+      if (argv.format === "json") {
+        out.document(
+          JSON.stringify(
+            outcomes.map((outcome) => ({
+              reference: outcome.image.reference,
+              digest: outcome.image.digest,
+              status: outcome.status,
+              submitted: outcome.submit?.submitted ?? 0,
+              skipped: outcome.submit?.skipped ?? 0,
+              warnings: outcome.submit?.warnings ?? [],
+              served: outcome.served,
+            })),
+            null,
+            2,
+          ),
         );
-        progress.stop();
-        if (argv.format === "json") {
-          out.document(
-            JSON.stringify(
-              outcomes.map((outcome) => ({
-                reference: outcome.image.reference,
-                digest: outcome.image.digest,
-                status: outcome.status,
-                submitted: outcome.submit?.submitted ?? 0,
-                skipped: outcome.submit?.skipped ?? 0,
-                warnings: outcome.submit?.warnings ?? [],
-                served: outcome.served,
-              })),
-              null,
-              2,
-            ),
-          );
-          return;
+        return;
+      }
+      for (const outcome of outcomes) {
+        const { image } = outcome;
+        const name = `${image.reference} (${shortDigest(image.digest)})`;
+        if (outcome.status === "already-indexed") {
+          out.document(`${out.ok("✔")} ${name}: Clair already has it; nothing sent`);
+          continue;
         }
-        for (const outcome of outcomes) {
-          const { image } = outcome;
-          const name = `${image.reference} (${shortDigest(image.digest)})`;
-          if (outcome.status === "already-indexed") {
-            out.document(`${out.ok("✔")} ${name}: Clair already has it; nothing sent`);
-            continue;
-          }
-          const served = Object.values(outcome.served).reduce((sum, bytes) => sum + bytes, 0);
-          const servedNote =
-            Object.keys(outcome.served).length > 0 ? `, ${formatBytes(served)} served to Clair` : "";
-          const submit = outcome.submit!;
-          out.document(
-            `${out.ok("✔")} ${name}: pushed (${submit.submitted} submitted, ${submit.skipped} already in Clair${servedNote})`,
-          );
-          for (const warning of submit.warnings) out.warn(warning.message);
-        }
-      } finally {
-        progress.stop();
+        const served = Object.values(outcome.served).reduce((sum, bytes) => sum + bytes, 0);
+        const servedNote =
+          Object.keys(outcome.served).length > 0 ? `, ${formatBytes(served)} served to Clair` : "";
+        const submit = outcome.submit!;
+        out.document(
+          `${out.ok("✔")} ${name}: pushed (${submit.submitted} submitted, ${submit.skipped} already in Clair${servedNote})`,
+        );
+        for (const warning of submit.warnings) out.warn(warning.message);
       }
     },
   };

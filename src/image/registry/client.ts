@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import type { Config } from "../../config/types.ts";
 import { ImageError, InterruptedError, RegistryError } from "../../errors.ts";
+import { displayUrl } from "../../http/common.ts";
 import type { LayerLocation } from "../resolved-image.ts";
 import { type Challenge, parseChallenges, pickChallenge } from "./challenge.ts";
 import {
@@ -15,7 +16,7 @@ import {
   type RegistryCredentials,
   registryKey,
 } from "./credentials.ts";
-import { displayUrl, RegistryTransport, schemeFor, type TransportResponse } from "./transport.ts";
+import { RegistryTransport, schemeFor, type TransportResponse } from "./transport.ts";
 
 export interface RegistryClientOptions {
   config: Config;

@@ -12,6 +12,7 @@ import { rootCertificates } from "node:tls";
 import axios, { type AxiosInstance } from "axios";
 import type { RegistryConfig } from "../../config/types.ts";
 import { ConfigError, InterruptedError, RegistryError } from "../../errors.ts";
+import { displayUrl, flattenHeaders, parseRetryAfter, sleep } from "../../http/common.ts";
 import { describeProxy, type ProxyTarget, proxyFor, TunnelingAgent } from "./proxy.ts";
 
 export interface TransportOptions {
@@ -74,60 +75,6 @@ export function schemeFor(registryHost: string, insecure: readonly string[]): "h
     return value === host || value === url.hostname.toLowerCase();
   });
   return listed ? "http" : "https";
-}
-
-/** Parses Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP date; undefined when absent or bad. */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined || value.trim() === "") return undefined;
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const date = Date.parse(text);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
-/** The URL without query secrets or user info, for messages. */
-export function displayUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.username = "";
-    parsed.password = "";
-    if (parsed.search !== "") {
-      for (const key of [...parsed.searchParams.keys()]) {
-        if (/sig|token|signature|credential|secret|password|key/i.test(key))
-          parsed.searchParams.set(key, REDACTED);
-      }
-    }
-    return parsed.toString();
-  } catch {
-    return url;
-  }
-}
-
-function flattenHeaders(headers: Record<string, unknown>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || value === null) continue;
-    out[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : String(value);
-  }
-  return out;
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(new InterruptedError());
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new InterruptedError());
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 function readCa(path: string): string {

@@ -13,12 +13,7 @@ import type { ClairReport } from "../../../src/clair/client.ts";
 import { mapLayerReport } from "../../../src/clair/v1/map-report.ts";
 import type { LayerEnvelope } from "../../../src/clair/v1/wire.ts";
 import type { ResolvedImage } from "../../../src/image/resolved-image.ts";
-import {
-  SCAN_RESULT_SCHEMA_VERSION,
-  type ScanLayer,
-  type ScanResult,
-  summarise,
-} from "../../../src/report/model.ts";
+import { createScanResult } from "../../../src/report/result.ts";
 import { buildLayer, curlStanzas, debian11OsRelease, debian11Status } from "../../emulator/fixtures.ts";
 import { resolveBuiltImage, startV1, targetOn, type V1Setup } from "./helpers.ts";
 
@@ -32,35 +27,7 @@ function compileSchema(): ValidateFunction {
 
 /** The result `analyze` prints with `--format json`, as a consumer parses it. */
 function toScanResultJson(image: ResolvedImage, report: ClairReport): unknown {
-  const layers: ScanLayer[] = image.layers.map((layer) => ({
-    index: layer.index,
-    digest: layer.digest,
-    diffId: layer.diffId,
-    size: layer.size,
-    createdBy: layer.createdBy,
-  }));
-  const result: ScanResult = {
-    schemaVersion: SCAN_RESULT_SCHEMA_VERSION,
-    generatedAt: new Date().toISOString(),
-    tool: { name: "hyperclair", version: "0.0.0-test" },
-    image: {
-      reference: image.reference,
-      digest: image.digest,
-      digestKind: image.digestKind,
-      configDigest: image.configDigest,
-      platform: image.platform,
-      source: image.source,
-      tags: image.tags,
-    },
-    clair: report.clair,
-    layers,
-    packages: report.packages,
-    findings: report.findings,
-    suppressed: [],
-    summary: summarise(layers, report.packages, report.findings),
-    warnings: report.warnings,
-  };
-  return JSON.parse(JSON.stringify(result));
+  return JSON.parse(JSON.stringify(createScanResult({ image, report, toolVersion: "0.0.0-test" })));
 }
 
 describe("scan results from Clair v1 reports match the schema", () => {

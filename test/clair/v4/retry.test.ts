@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseRetryAfter, type RetryEvent, retryWithBackoff } from "../../../src/clair/retry.ts";
+import { type RetryEvent, retryWithBackoff } from "../../../src/clair/retry.ts";
 import { InterruptedError } from "../../../src/errors.ts";
+import { parseRetryAfter } from "../../../src/http/common.ts";
 
 // The shared retry helper (src/clair/retry.ts), used by the v4 client and available to v1.
 const policy = { attempts: 3, initialDelayMs: 10, maxDelayMs: 40, maxRetryAfterMs: 50 };

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { RegistryError } from "../../../src/errors.ts";
+import { parseRetryAfter } from "../../../src/http/common.ts";
 import { parseReference } from "../../../src/image/reference.ts";
 import { parseChallenges } from "../../../src/image/registry/challenge.ts";
 import { isProxyBypassed, proxyFor } from "../../../src/image/registry/proxy.ts";
 import { resolveRegistryImage } from "../../../src/image/registry/resolve.ts";
-import { parseRetryAfter, schemeFor } from "../../../src/image/registry/transport.ts";
+import { schemeFor } from "../../../src/image/registry/transport.ts";
 import { harnessEnv } from "../../infra/env.ts";
 import {
   type ForwardProxy,
