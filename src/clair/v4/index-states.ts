@@ -1,6 +1,6 @@
-import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { writeFileAtomic } from "../../fs/write-file-atomic.ts";
 
 /**
  * Which indexer state each manifest was indexed under, as seen from this machine. Clair's
@@ -93,15 +93,8 @@ export class FileIndexStateStore implements IndexStateStore {
       const states = await this.#read();
       change(states);
       const body: StateFile = { version: 1, states };
-      const temp = `${this.#path}.${randomBytes(6).toString("hex")}.tmp`;
-      try {
-        await mkdir(dirname(this.#path), { recursive: true });
-        await writeFile(temp, `${JSON.stringify(body)}\n`, { mode: 0o600 });
-        await rename(temp, this.#path);
-      } catch {
-        // A read-only cache directory costs a re-index later, nothing more.
-        await rm(temp, { force: true }).catch(() => undefined);
-      }
+      // A read-only cache directory costs a re-index later, nothing more.
+      await writeFileAtomic(this.#path, `${JSON.stringify(body)}\n`, { mode: 0o600 }).catch(() => undefined);
     });
     this.#pending = run.catch(() => undefined);
     return run;

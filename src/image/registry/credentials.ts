@@ -5,11 +5,11 @@
  * file is written (mode 0600 in a 0700 directory, atomically).
  */
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { EnvironmentError, RegistryError } from "../../errors.ts";
+import { writeFileAtomic } from "../../fs/write-file-atomic.ts";
 
 export interface RegistryCredentials {
   username: string;
@@ -271,25 +271,7 @@ export async function findCredentials(
  * readable by others: a 0600 temporary file in the same 0700 directory, then rename.
  */
 async function writePrivateJson(path: string, document: AuthFileDocument): Promise<void> {
-  const dir = dirname(path);
-  try {
-    const existing = await stat(dir).catch(() => undefined);
-    if (existing === undefined) await mkdir(dir, { recursive: true, mode: 0o700 });
-    const temporary = join(dir, `.auth-${randomBytes(6).toString("hex")}.tmp`);
-    try {
-      await writeFile(temporary, `${JSON.stringify(document, null, 2)}\n`, { mode: 0o600, flag: "wx" });
-      await chmod(temporary, 0o600);
-      await rename(temporary, path);
-    } catch (error) {
-      await rm(temporary, { force: true });
-      throw error;
-    }
-  } catch (error) {
-    throw new EnvironmentError(`cannot write credentials file ${path}: ${(error as Error).message}`, {
-      hint: "check the permissions of the directory, or set registry.authFile",
-      cause: error,
-    });
-  }
+  await writeFileAtomic(path, `${JSON.stringify(document, null, 2)}\n`, { mode: 0o600, dirMode: 0o700 });
 }
 
 /** Stores credentials for `registry` in hyperclair's auth file (docker's `auths` shape). */
