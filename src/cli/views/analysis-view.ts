@@ -1,8 +1,8 @@
-import Table from "cli-table3";
 import { formatPlatform } from "../../image/manifest.ts";
 import { type ScanResult, SEVERITIES, type Severity } from "../../report/model.ts";
 import type { Output } from "../output.ts";
 import { shortDigest } from "./image-view.ts";
+import { createTable } from "./table.ts";
 
 const highestFirst = [...SEVERITIES].reverse() as Severity[];
 const initials: Record<Severity, string> = {
@@ -13,10 +13,6 @@ const initials: Record<Severity, string> = {
   Negligible: "N",
   Unknown: "U",
 };
-
-function tableStyle(out: Output) {
-  return { head: out.color ? ["bold"] : [], border: out.color ? ["grey"] : [] };
-}
 
 function paint(out: Output, severity: Severity, text: string): string {
   if (severity === "Critical" || severity === "High") return out.bad(text);
@@ -39,9 +35,8 @@ export function renderAnalysis(result: ScanResult, out: Output): string {
       : `${summary.total} vulnerabilit${summary.total === 1 ? "y" : "ies"}, ${summary.fixable} fixable`,
   ];
   if (summary.total > 0) {
-    const counts = new Table({
+    const counts = createTable(out, {
       head: ["severity", "count", "fixable"],
-      style: tableStyle(out),
       colAligns: ["left", "right", "right"],
     });
     for (const severity of highestFirst) {
@@ -54,9 +49,8 @@ export function renderAnalysis(result: ScanResult, out: Output): string {
     }
     lines.push(counts.toString());
   }
-  const layers = new Table({
+  const layers = createTable(out, {
     head: ["#", "layer", "created by", "packages", "vulns", highestFirst.map((s) => initials[s]).join(" ")],
-    style: tableStyle(out),
     wordWrap: true,
     colWidths: [null, null, 48, null, null, null],
     colAligns: ["right", "left", "left", "right", "right", "left"],

@@ -1,8 +1,8 @@
-import Table from "cli-table3";
 import { formatPlatform } from "../../image/manifest.ts";
 import type { ResolvedImage } from "../../image/resolved-image.ts";
 import type { Output } from "../output.ts";
 import { formatBytes } from "../progress.ts";
+import { createTable } from "./table.ts";
 
 export function shortDigest(digest: string): string {
   return digest.replace(/^sha256:/, "").slice(0, 12);
@@ -23,9 +23,8 @@ export function renderImage(image: ResolvedImage, out: Output): string {
     `  platform  ${formatPlatform(image.platform)}`,
     `  layers    ${image.layers.length}, ${formatBytes(image.layers.reduce((sum, layer) => sum + layer.size, 0))}`,
   ];
-  const table = new Table({
+  const table = createTable(out, {
     head: ["#", "digest", "size", "created by"],
-    style: { head: out.color ? ["bold"] : [], border: out.color ? ["grey"] : [] },
     colAligns: ["right", "left", "right", "left"],
     wordWrap: true,
     colWidths: [null, null, null, 60],
