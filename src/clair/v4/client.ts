@@ -357,6 +357,10 @@ export class V4Client implements ClairClient {
   }
 
   /** `DELETE index_report/{digest}` answers 204 (§2.4); 404 means there was nothing to delete. */
+  /**
+   * The bulk form (`DELETE /indexer/api/v1/index_report` with a JSON array) answers with the digests
+   * Clair actually deleted, where the single form answers 204 whether or not there was anything (§2.4).
+   */
   async delete(request: DeleteRequest): Promise<DeleteResult> {
     const { image, signal } = request;
     checkImage(image);
@@ -364,16 +368,21 @@ export class V4Client implements ClairClient {
       this.#http,
       {
         method: "DELETE",
-        url: `${this.#endpoints.indexer}/indexer/api/v1/index_report/${image.digest}`,
-        ok: [200, 204, 404],
+        url: `${this.#endpoints.indexer}/indexer/api/v1/index_report`,
+        body: [image.digest],
+        ok: [200],
+        json: true,
         target: this.#indexerTarget,
       },
       { policy: this.#retry, signal },
     );
     await this.#indexStates.delete(this.#endpoints.indexer, image.digest);
-    return response.status === 404
-      ? { deleted: [], missing: [image.digest] }
-      : { deleted: [image.digest], missing: [] };
+    const deleted = Array.isArray(response.json)
+      ? (response.json as unknown[]).filter((d) => d === image.digest)
+      : [];
+    return deleted.length > 0
+      ? { deleted: [image.digest], missing: [] }
+      : { deleted: [], missing: [image.digest] };
   }
 
   /** Whether Clair has the image as IndexFinished under the index state it was indexed under (§2.4, §2.13). */

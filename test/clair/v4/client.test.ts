@@ -259,6 +259,7 @@ describe("Clair v4 client against the emulator", () => {
     assert.equal(await client.knows(image), true);
     assert.deepEqual(await client.delete({ image }), { deleted: [image.digest], missing: [] });
     assert.equal(await client.knows(image), false);
+    assert.deepEqual(await client.delete({ image }), { deleted: [], missing: [image.digest] });
     await assert.rejects(client.report({ image }), (error: unknown) => {
       assert.ok(error instanceof ClairError);
       assert.equal(error.message, `Clair has no index report for ${image.digest}; push it first`);
