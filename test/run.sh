@@ -12,9 +12,9 @@ elapsed() { awk -v a="$1" -v b="$(now_ms)" 'BEGIN { printf "%.1f s", (b - a) / 1
 install_started=$(now_ms)
 
 # 1. Debian packages: the daemons, the registry and the tools the harness drives.
-packages="docker.io docker-registry skopeo apache2-utils podman runc openssl ca-certificates curl"
+packages="docker.io docker-registry skopeo apache2-utils podman runc openssl ca-certificates curl iproute2"
 missing=""
-for tool in dockerd docker-registry skopeo htpasswd podman runc openssl; do
+for tool in dockerd docker-registry skopeo htpasswd podman runc openssl ip; do
   command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
 done
 if [ -n "$missing" ]; then
