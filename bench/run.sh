@@ -2,8 +2,8 @@
 # Runs every benchmark; each prints its figures as ratios against a baseline measured in the same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then npm ci; fi
-npm run build --silent
+# The same Debian packages, npm modules and build as the tests (dockerd, registry, skopeo…).
+bash test/run.sh --setup-only
 status=0
 for bench in bench/*.ts; do
   echo "== ${bench}"

@@ -69,6 +69,9 @@ if ! npm run --silent build; then
 fi
 build_time=$(elapsed "$build_started")
 
+# `--setup-only`: what the benchmarks need too (packages, npm modules, dist/), without running tests.
+if [ "${1:-}" = "--setup-only" ]; then exit 0; fi
+
 # 4. The test files: every test/**/*.test.ts, or those under the paths given; options go to node --test.
 node_options=()
 paths=()
