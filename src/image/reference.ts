@@ -23,8 +23,22 @@ export interface ImageReference {
 }
 
 export type ImageInput =
-  | { kind: "registry" | "daemon"; reference: ImageReference }
+  | { kind: "registry"; reference: ImageReference }
+  /**
+   * `name` is what the daemon is asked for: the canonical reference, or an image ID (full, `sha256:…`,
+   * or a short prefix) as given, which has no reference.
+   */
+  | { kind: "daemon"; reference: ImageReference | undefined; name: string }
   | { kind: "docker-archive" | "oci-archive" | "oci-dir"; path: string; selector?: string };
+
+/** `docker images` IDs: `sha256:` + 64 hex, 64 hex, or a prefix of at least 12 (as docker prints them). */
+const imageIdArgument = /^(?:sha256:[a-f0-9]{64}|[a-f0-9]{12,64})$/;
+
+function daemonInput(text: string): ImageInput {
+  if (imageIdArgument.test(text)) return { kind: "daemon", reference: undefined, name: text };
+  const reference = parseReference(text);
+  return { kind: "daemon", reference, name: reference.canonical };
+}
 
 export const defaultDomain = "docker.io";
 const legacyDefaultDomain = "index.docker.io";
@@ -249,7 +263,7 @@ export function parseImageArgument(arg: string, options: { local?: boolean } = {
     return { kind: "registry", reference: parseReference(arg.slice("registry:".length)) };
   }
   if (arg.startsWith("docker:") && !looksLikeHostWithPort(arg.slice("docker:".length))) {
-    return { kind: "daemon", reference: parseReference(arg.slice("docker:".length)) };
+    return daemonInput(arg.slice("docker:".length));
   }
-  return { kind: local ? "daemon" : "registry", reference: parseReference(arg) };
+  return local ? daemonInput(arg) : { kind: "registry", reference: parseReference(arg) };
 }

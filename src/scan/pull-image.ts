@@ -83,7 +83,7 @@ async function resolveInput(
         });
       }
       const { resolveDaemonImage } = await import("../image/daemon/daemon-source.ts");
-      const image = await resolveDaemonImage(input.reference.canonical, {
+      const image = await resolveDaemonImage(input.name, {
         config: deps.config,
         cacheDir: deps.cacheDir,
         pull: request.dockerPull,

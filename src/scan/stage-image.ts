@@ -38,7 +38,7 @@ export async function stageImages(request: PullRequest, deps: ScanDeps): Promise
   if (input.kind !== "daemon" || request.allPlatforms) {
     return (await pullImage(request, deps)).map(completeImage);
   }
-  return [await stageDaemonImage(input.reference.canonical, request, deps)];
+  return [await stageDaemonImage(input.name, request, deps)];
 }
 
 async function stageDaemonImage(

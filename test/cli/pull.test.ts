@@ -153,6 +153,22 @@ describe("pull from the Docker daemon", () => {
     });
   }
 
+  test("by image ID, full and short, as docker prints them", async () => {
+    const expected = images.images.debian12;
+    const [byName] = await pullJson([expected.refs.daemon, "--local"], { DOCKER_HOST: env.dockerHost });
+    const id = (byName as unknown as { configDigest: string }).configDigest;
+    for (const arg of [id, id.slice(7, 19), `docker:${id.slice(7)}`]) {
+      const [byId] = await pullJson(arg.startsWith("docker:") ? [arg] : [arg, "--local"], {
+        DOCKER_HOST: env.dockerHost,
+      });
+      assert.deepEqual(
+        byId?.layers.map((layer) => layer.diffId),
+        expected.layers.map((layer) => layer.diffId),
+        arg,
+      );
+    }
+  });
+
   test("a missing socket: exit 3 naming it", async () => {
     const result = await runCli(["pull", "docker:alpine"], {
       env: { DOCKER_HOST: "unix:///nonexistent/docker.sock" },

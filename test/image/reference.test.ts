@@ -115,7 +115,7 @@ describe("parseImageArgument", () => {
     assert.equal(remote.kind === "registry" && remote.reference.canonical, "docker.io/library/alpine:3");
     const local = parseImageArgument("myapp:dev", { local: true });
     assert.equal(local.kind, "daemon");
-    assert.equal(local.kind === "daemon" && local.reference.canonical, "docker.io/library/myapp:dev");
+    assert.equal(local.kind === "daemon" && local.name, "docker.io/library/myapp:dev");
   });
 
   it("reads the explicit sources", () => {
@@ -133,9 +133,18 @@ describe("parseImageArgument", () => {
       const input = parseImageArgument(arg);
       if (typeof expected === "string") {
         assert.equal(input.kind, expected, arg);
-        assert.equal("reference" in input && input.reference.canonical, "docker.io/library/alpine:latest");
+        assert.equal("reference" in input && input.reference?.canonical, "docker.io/library/alpine:latest");
       } else {
         assert.deepEqual(input, expected, arg);
+      }
+    }
+  });
+
+  it("passes daemon image IDs through as given; they are not repository names", () => {
+    const id = `sha256:${"ab".repeat(32)}`;
+    for (const arg of [id, id.slice(7), id.slice(7, 19)]) {
+      for (const input of [parseImageArgument(arg, { local: true }), parseImageArgument(`docker:${arg}`)]) {
+        assert.deepEqual(input, { kind: "daemon", reference: undefined, name: arg });
       }
     }
   });
