@@ -97,8 +97,10 @@ async function resolveInput(
       return [image];
     }
     default: {
-      const { openArchiveImage } = await import("../image/archive/open-archive.ts");
-      return openArchiveImage(input, {
+      const { openArchiveImage, parseArchiveInput } = await import("../image/archive/open-archive.ts");
+      // A path that exists as written wins over skopeo's split at the first ':' (paths may hold colons).
+      const text = input.selector === undefined ? input.path : `${input.path}:${input.selector}`;
+      return openArchiveImage(await parseArchiveInput(input.kind, text), {
         cacheDir: deps.cacheDir,
         platform,
         allPlatforms: request.allPlatforms,
