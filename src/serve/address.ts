@@ -115,7 +115,7 @@ export function formatHost(host: string): string {
   return isIP(host) === 6 && !host.startsWith("[") ? `[${host}]` : host;
 }
 
-export function isLoopbackAddress(address: string): boolean {
+function isLoopbackAddress(address: string): boolean {
   if (isIP(address) === 4) return address.startsWith("127.");
   const lower = address.toLowerCase();
   return lower === "::1" || lower.startsWith("::ffff:127.");
@@ -126,7 +126,7 @@ function isWildcard(host: string): boolean {
 }
 
 /** Clair's host and port from its URL (the port defaults from the scheme). */
-export function clairEndpoint(clairUrl: string): { host: string; port: number } {
+function clairEndpoint(clairUrl: string): { host: string; port: number } {
   let url: URL;
   try {
     url = new URL(clairUrl);
@@ -159,7 +159,7 @@ async function resolveClairAddresses(host: string): Promise<Array<{ address: str
  * The local address the kernel would use to send to `address:port`: a UDP socket's `connect()` only picks
  * a route and a source address, no packet leaves the machine.
  */
-export function findRouteAddress(address: string, port: number): Promise<string> {
+function findRouteAddress(address: string, port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = createSocket(isIP(address) === 6 ? "udp6" : "udp4");
     const fail = (cause: unknown) => {
