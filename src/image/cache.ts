@@ -146,7 +146,8 @@ class DigestTap {
   }
 }
 
-function abortError(signal: AbortSignal): Error {
+/** The error an abort stands for: the reason when it is one of ours, else an interruption. */
+export function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof HyperclairError ? signal.reason : new InterruptedError();
 }
 

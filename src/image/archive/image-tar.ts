@@ -12,8 +12,8 @@
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import { extract as createExtract, type Header } from "tar-stream";
-import { HyperclairError, ImageError, InterruptedError } from "../../errors.ts";
-import type { CachedBlob, ChunkSource, LayerCache } from "../cache.ts";
+import { HyperclairError, ImageError } from "../../errors.ts";
+import { abortError, type CachedBlob, type ChunkSource, type LayerCache } from "../cache.ts";
 import { sha256Digest } from "../manifest.ts";
 
 /** A layer-candidate entry, complete in the cache. */
@@ -175,7 +175,7 @@ export async function parseImageTar(input: Readable, options: ParseImageTarOptio
     links: new Map(),
     stats: { bytesRead: 0, blobsWritten: 0, bytesWritten: 0 },
   };
-  if (signal?.aborted) throw abortReason(signal);
+  if (signal?.aborted) throw abortError(signal);
 
   const storeLayer = async (
     source: ChunkSource | Buffer,
@@ -250,11 +250,11 @@ export async function parseImageTar(input: Readable, options: ParseImageTarOptio
       input.unpipe(extract as unknown as NodeJS.WritableStream);
       input.destroy();
       extract.destroy();
-      const reason = signal?.aborted ? abortReason(signal) : translateStreamError(error, inputError, what);
+      const reason = signal?.aborted ? abortError(signal) : translateStreamError(error, inputError, what);
       // Let the entry being stored see its stream die and remove its temp file before we report.
       void current.then(() => reject(reason));
     };
-    const onAbort = () => fail(abortReason(signal!));
+    const onAbort = () => fail(abortError(signal!));
     signal?.addEventListener("abort", onAbort, { once: true });
     extract.on("entry", (header, stream, next) => {
       const handling = handleEntry(header, stream as unknown as ChunkSource);
@@ -282,10 +282,6 @@ export async function parseImageTar(input: Readable, options: ParseImageTarOptio
   });
   followLinks(result, what);
   return result;
-}
-
-function abortReason(signal: AbortSignal): Error {
-  return signal.reason instanceof HyperclairError ? signal.reason : new InterruptedError();
 }
 
 function translateStreamError(error: unknown, inputError: unknown, what: string): Error {

@@ -4,11 +4,10 @@
  * Selection follows skopeo: a reference picks the `org.opencontainers.image.ref.name` entry, then an
  * index is narrowed to the requested platform with `selectPlatform`.
  */
-import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ImageError } from "../../errors.ts";
-import { hashStream, type LayerCache } from "../cache.ts";
+import { hashFile, type LayerCache } from "../cache.ts";
 import {
   type Descriptor,
   type ImageIndex,
@@ -150,7 +149,7 @@ export function directoryBlobStore(dir: string, options: DirectoryStoreOptions =
         throw missingBlob(what, descriptor.digest);
       }
       const base = verified;
-      const digests = await hashStream(createReadStream(path, { highWaterMark: 1 << 20 }), {
+      const digests = await hashFile(path, {
         uncompressedDigest: true,
         signal: options.signal,
         onProgress: (bytes) => options.onProgress?.(base + bytes),
