@@ -5,7 +5,7 @@ import { rootCertificates } from "node:tls";
 import axios, { type AxiosInstance, type AxiosResponse } from "axios";
 import type { ClairConfig, TlsConfig } from "../config/types.ts";
 import { ClairError, ConfigError, InterruptedError } from "../errors.ts";
-import { displayUrl, flattenHeaders } from "../http/common.ts";
+import { displayUrl, flattenHeaders, REDACTED } from "../http/common.ts";
 import { createPskSigner } from "./psk.ts";
 
 /**
@@ -87,7 +87,6 @@ export interface ClairHttpOptions {
 }
 
 const BODY_PREVIEW_BYTES = 500;
-const REDACTED = "[redacted]";
 /** Headers that carry credentials whatever the configuration says. */
 const ALWAYS_SECRET = ["authorization", "proxy-authorization", "cookie", "set-cookie"];
 /** Empty answers that are normal where JSON is otherwise expected (v4 202 "not ready", 204 delete). */

@@ -1,11 +1,10 @@
 import { stringify } from "yaml";
+import { REDACTED } from "../http/common.ts";
 import type { KeySpec } from "./keys.ts";
 import { CONFIG_KEYS } from "./keys.ts";
 import { readConfigKey } from "./tree.ts";
 import type { Config, ConfigIssue, LoadedConfig, ValueSource } from "./types.ts";
 import { formatDuration } from "./values.ts";
-
-export const REDACTED = "[redacted]";
 
 /** One YAML scalar as it would appear after `key: `. */
 export function formatScalar(value: string | number | boolean): string {

@@ -18,7 +18,7 @@ import type {
 import { type ClairEndpoints, probeTimeout, resolveHealthBase } from "../endpoints.ts";
 import { LayerFetchError } from "../errors.ts";
 import { runCheck } from "../health-check.ts";
-import { type ClairHttp, extractClairMessage, type Target } from "../http.ts";
+import { apiTarget, type ClairHttp, extractClairMessage, type Target } from "../http.ts";
 import {
   DEFAULT_RETRY_POLICY,
   type RetryEvent,
@@ -72,19 +72,13 @@ export class V4Client implements ClairClient {
     this.#retry = options.retry ?? DEFAULT_RETRY_POLICY;
     this.#matcherWait = options.matcherWait ?? DEFAULT_MATCHER_WAIT;
     this.#indexStates = options.indexStates ?? new MemoryIndexStateStore();
-    this.#indexerTarget = endpoints.split
-      ? { name: "Clair's indexer", setting: "clair.indexer" }
-      : apiTargetV4;
-    this.#matcherTarget = endpoints.split
-      ? { name: "Clair's matcher", setting: "clair.matcher" }
-      : apiTargetV4;
+    this.#indexerTarget = endpoints.split ? { name: "Clair's indexer", setting: "clair.indexer" } : apiTarget;
+    this.#matcherTarget = endpoints.split ? { name: "Clair's matcher", setting: "clair.matcher" } : apiTarget;
   }
 
   async health(): Promise<ClairHealth> {
     const timeout = probeTimeout(this.#config);
     const { indexer, matcher, split } = this.#endpoints;
-    const indexerTarget: Target = split ? { name: "Clair's indexer", setting: "clair.indexer" } : apiTargetV4;
-    const matcherTarget: Target = { name: "Clair's matcher", setting: "clair.matcher" };
     let state: string | undefined;
 
     const stateUrl = `${indexer}/indexer/api/v1/index_state`;
@@ -95,7 +89,7 @@ export class V4Client implements ClairClient {
           url: stateUrl,
           timeout,
           json: true,
-          target: indexerTarget,
+          target: this.#indexerTarget,
         });
         const value = (res.json as Partial<IndexStateWire>).state;
         state = typeof value === "string" ? value : undefined;
@@ -111,7 +105,7 @@ export class V4Client implements ClairClient {
             url: reportUrl,
             timeout,
             ok: [200, 404],
-            target: matcherTarget,
+            target: this.#matcherTarget,
           });
           return "matcher answers";
         }),
@@ -220,7 +214,6 @@ export class V4Client implements ClairClient {
   async submit(request: SubmitRequest): Promise<SubmitResult> {
     const { image, signal } = request;
     const progress = request.onProgress ?? (() => {});
-    checkImage(image);
     const assessed = await this.#assess(image, signal, (event) => progress(waitingEvent(event)));
     if (assessed.known) {
       if (assessed.recorded === undefined) {
@@ -356,7 +349,6 @@ export class V4Client implements ClairClient {
     }
   }
 
-  /** `DELETE index_report/{digest}` answers 204 (§2.4); 404 means there was nothing to delete. */
   /**
    * The bulk form (`DELETE /indexer/api/v1/index_report` with a JSON array) answers with the digests
    * Clair actually deleted, where the single form answers 204 whether or not there was anything (§2.4).
@@ -563,7 +555,6 @@ function formatSeconds(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }
 
-const apiTargetV4: Target = { name: "Clair", setting: "clair.url (--clair-url)" };
 const healthTarget: Target = {
   name: "Clair's introspection server",
   setting: "clair.health.url or clair.health.port",
