@@ -4,10 +4,10 @@
  * (https://distribution.github.io/distribution/spec/auth/token/), anonymous or with credentials,
  * cached per scope until they expire, fetched again once when the registry rejects a cached one.
  */
-import { createHash } from "node:crypto";
 import type { Config } from "../../config/types.ts";
 import { ImageError, InterruptedError, RegistryError } from "../../errors.ts";
 import { displayUrl } from "../../http/common.ts";
+import { sha256Digest } from "../manifest.ts";
 import type { LayerLocation } from "../resolved-image.ts";
 import { type Challenge, parseChallenges, pickChallenge } from "./challenge.ts";
 import {
@@ -73,12 +73,9 @@ export function describeRegistryErrors(body: Buffer): string | undefined {
   }
 }
 
-function pullScope(repository: string): string {
+/** The token scope for pulling from `repository` (token spec "Resource Scope"). */
+export function pullScope(repository: string): string {
   return `repository:${repository}:pull`;
-}
-
-function digestOf(bytes: Buffer): string {
-  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 }
 
 export class RegistryClient {
@@ -411,7 +408,7 @@ export class RegistryClient {
       });
     }
     if (response.status !== 200) throw this.#statusError(response, `fetching manifest of ${display}`);
-    const digest = digestOf(response.body);
+    const digest = sha256Digest(response.body);
     const declared = response.headers["docker-content-digest"];
     const wanted = reference.startsWith("sha256:")
       ? reference
@@ -445,7 +442,7 @@ export class RegistryClient {
       });
     }
     if (response.status !== 200) throw this.#statusError(response, `fetching blob ${digest} of ${display}`);
-    const actual = digestOf(response.body);
+    const actual = sha256Digest(response.body);
     if (digest.startsWith("sha256:") && actual !== digest) {
       throw new RegistryError(`blob ${digest} of ${display} does not match its digest (got ${actual})`, {
         hint: "the registry or something between it and hyperclair altered the blob",

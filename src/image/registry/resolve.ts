@@ -20,7 +20,7 @@ import {
 import type { ImageReference } from "../reference.ts";
 import { manifestReferenceOf } from "../reference.ts";
 import type { Platform, ResolvedImage, ResolvedLayer } from "../resolved-image.ts";
-import { createRegistryClient, type RegistryClient } from "./client.ts";
+import { createRegistryClient, pullScope, type RegistryClient } from "./client.ts";
 import type { RegistryCredentials } from "./credentials.ts";
 
 export interface ResolveRegistryOptions {
@@ -116,7 +116,7 @@ async function resolveManifest(
   }
   const createdBy = layerCreatedBy(config);
   const chains = chainIds(config.diffIds);
-  const scope = `repository:${repository}:pull`;
+  const scope = pullScope(repository);
   const layers: ResolvedLayer[] = manifest.layers.map((layer, index) => ({
     index,
     digest: layer.digest,

@@ -12,7 +12,7 @@ import { rootCertificates } from "node:tls";
 import axios, { type AxiosInstance } from "axios";
 import type { RegistryConfig } from "../../config/types.ts";
 import { ConfigError, InterruptedError, RegistryError } from "../../errors.ts";
-import { displayUrl, flattenHeaders, parseRetryAfter, sleep } from "../../http/common.ts";
+import { displayUrl, flattenHeaders, parseRetryAfter, REDACTED, sleep } from "../../http/common.ts";
 import { describeProxy, type ProxyTarget, proxyFor, TunnelingAgent } from "./proxy.ts";
 
 export interface TransportOptions {
@@ -48,7 +48,7 @@ export interface TransportResponse {
   url: string;
 }
 
-const REDACTED = "[redacted]";
+const defaultMaxBytes = 32 * 1024 * 1024;
 const secretHeaders = new Set(["authorization", "proxy-authorization", "cookie", "set-cookie"]);
 const retriedStatuses = new Set([429, 500, 502, 503, 504]);
 const retriedCodes = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNABORTED", "EAI_AGAIN"]);
@@ -233,7 +233,7 @@ export class RegistryTransport {
         headers,
         data: request.body,
         httpsAgent,
-        maxContentLength: request.maxBytes ?? 32 * 1024 * 1024,
+        maxContentLength: request.maxBytes ?? defaultMaxBytes,
         timeout: this.#options.timeoutMs ?? 60_000,
         ...(this.#options.signal === undefined ? {} : { signal: this.#options.signal }),
         ...(proxy !== undefined && url.protocol === "http:"
@@ -269,7 +269,7 @@ export class RegistryTransport {
         /maxContentLength/.test((error as Error).message)
       ) {
         throw new RegistryError(
-          `${displayUrl(request.url)} answered with more than ${request.maxBytes ?? 0} bytes`,
+          `${displayUrl(request.url)} answered with more than ${request.maxBytes ?? defaultMaxBytes} bytes`,
           {
             hint: "a manifest or config this large is not an image manifest",
           },
