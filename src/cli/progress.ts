@@ -37,11 +37,12 @@ function describe(event: ProgressUpdate): string {
  */
 export async function createProgress(
   out: Output,
-  stderr: NodeJS.WritableStream & { isTTY?: boolean },
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number },
   options: { machineOutput: boolean },
 ): Promise<Progress> {
   if (out.quiet || options.machineOutput) return { update() {}, done() {}, stop() {} };
-  if (stderr.isTTY) {
+  // A terminal that reports no width (some ptys) would make the spinner's line counting loop forever.
+  if (stderr.isTTY && (stderr.columns ?? 0) > 0) {
     const { default: ora } = await import("ora");
     const spinner = ora({ stream: stderr, color: "cyan", isEnabled: true, discardStdin: false });
     return {
