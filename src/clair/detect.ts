@@ -7,6 +7,7 @@ import { type ClairHttp, type ClairResponse, createClairHttp } from "./http.ts";
 
 export interface Detection {
   api: ClairApi;
+  /** For messages: the API base without user info. */
   url: string;
   /** One line saying what showed the API, for `version`, `doctor` and `--debug`. */
   evidence: string;
@@ -23,7 +24,7 @@ const V1_PROBE = "/v1/namespaces";
 export async function detectApi(config: ClairConfig, deps: ClairDeps = {}): Promise<Detection> {
   const endpoints = resolveEndpoints(config);
   if (config.api !== "auto") {
-    return { api: config.api, url: endpoints.url, evidence: `clair.api is set to ${config.api}` };
+    return { api: config.api, url: displayUrl(endpoints.url), evidence: `clair.api is set to ${config.api}` };
   }
   return detectWith(createClairHttp(config, deps.debug), endpoints, probeTimeout(config));
 }
@@ -42,11 +43,11 @@ export async function detectWith(
   ]);
   if (v4.status === "fulfilled") {
     const evidence = readV4Evidence(v4.value);
-    if (evidence !== undefined) return { api: "v4", url, evidence };
+    if (evidence !== undefined) return { api: "v4", url: displayUrl(url), evidence };
   }
   if (v1.status === "fulfilled") {
     const evidence = readV1Evidence(v1.value);
-    if (evidence !== undefined) return { api: "v1", url, evidence };
+    if (evidence !== undefined) return { api: "v1", url: displayUrl(url), evidence };
   }
   // No HTTP answer at all: the transport error (refused, DNS, TLS, timeout) says it best.
   if (v4.status === "rejected" && v1.status === "rejected") throw v4.reason;
@@ -96,7 +97,7 @@ async function detectSplit(http: ClairHttp, endpoints: ClairEndpoints, timeout: 
   }
   return {
     api: "v4",
-    url: endpoints.indexer,
+    url: displayUrl(endpoints.indexer),
     evidence: `split deployment: indexer ${evidence}; matcher ${displayUrl(endpoints.matcher)} answered HTTP ${matcher.status}`,
   };
 }

@@ -1,4 +1,5 @@
 import { HyperclairError } from "../errors.ts";
+import { displayUrl } from "../http/common.ts";
 import type { HealthCheck } from "./client.ts";
 
 /**
@@ -10,11 +11,12 @@ export async function runCheck(
   url: string,
   check: () => Promise<string>,
 ): Promise<HealthCheck> {
+  const shown = displayUrl(url);
   try {
-    return { name, url, ok: true, detail: await check() };
+    return { name, url: shown, ok: true, detail: await check() };
   } catch (error) {
     if (!(error instanceof HyperclairError)) throw error;
     const detail = error.hint === undefined ? error.message : `${error.message}; ${error.hint}`;
-    return { name, url, ok: false, detail };
+    return { name, url: shown, ok: false, detail };
   }
 }

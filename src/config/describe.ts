@@ -1,5 +1,5 @@
 import { stringify } from "yaml";
-import { REDACTED } from "../http/common.ts";
+import { displayUrl, REDACTED } from "../http/common.ts";
 import type { KeySpec } from "./keys.ts";
 import { CONFIG_KEYS } from "./keys.ts";
 import { readConfigKey } from "./tree.ts";
@@ -30,7 +30,11 @@ export function formatKeyValue(
     );
     return `{${pairs.join(", ")}}`;
   }
-  if (typeof value === "string") return options.yaml ? formatScalar(value) : hide(value);
+  if (typeof value === "string") {
+    if (options.yaml) return formatScalar(value);
+    // A URL may carry a password for a proxy's basic auth (http://user:pass@host).
+    return options.redact && spec.type.kind === "url" ? displayUrl(value) : hide(value);
+  }
   return String(value);
 }
 

@@ -75,6 +75,18 @@ describe("health of a v1 Clair", () => {
     assert.match(health.checks[0]!.detail, /1 namespace\)/);
   });
 
+  it("keeps a password in clair.url out of the health report", async () => {
+    const withCredentials = api.url.replace("http://", "http://ci:pr0xy-pass@");
+    const client = await connectClair(
+      makeClairConfig({ url: withCredentials, health: { url: well.url, port: 0 } }),
+    );
+    const health = await client.health();
+    assert.equal(health.healthy, true);
+    assert.equal(client.url.replace(/\/$/, ""), api.url);
+    assert.equal(health.apiUrl.replace(/\/$/, ""), api.url);
+    assert.ok(!JSON.stringify(health).includes("pr0xy-pass"), JSON.stringify(health));
+  });
+
   it("is unhealthy when /health answers 500", async () => {
     const client = await connectClair(makeClairConfig({ url: api.url, health: { url: sick.url, port: 0 } }));
     const health = await client.health();

@@ -64,6 +64,15 @@ describe("describeConfig", () => {
     assert.equal(empty.find((candidate) => candidate.key === "clair.psk.key")?.value, "");
     assert.equal(empty.find((candidate) => candidate.key === "clair.headers")?.value, "{}");
   });
+
+  it("never shows a password given in a URL", () => {
+    const withCredentials = describeConfig(
+      loadText("", { env: { HYPERCLAIR_CLAIR_URL: "http://ci:pr0xy-pass@clair.example:6060" } }),
+    );
+    const url = withCredentials.find((candidate) => candidate.key === "clair.url")?.value ?? "";
+    assert.match(url, /^http:\/\/clair\.example:6060/);
+    assert.ok(!JSON.stringify(withCredentials).includes("pr0xy-pass"));
+  });
 });
 
 describe("redactConfig", () => {

@@ -47,7 +47,10 @@ export interface V1ClientOptions {
  */
 export class V1Client implements ClairClient {
   readonly api = "v1";
+  /** For messages and reports: the API base without user info. */
   readonly url: string;
+  /** Where requests go (it may carry user info for a proxy's basic auth). */
+  readonly #base: string;
   readonly #http: ClairHttp;
   readonly #config: ClairConfig;
   readonly #retry: RetryPolicy;
@@ -55,14 +58,15 @@ export class V1Client implements ClairClient {
   constructor(http: ClairHttp, config: ClairConfig, url: string, options: V1ClientOptions = {}) {
     this.#http = http;
     this.#config = config;
-    this.url = url;
+    this.#base = url;
+    this.url = displayUrl(url);
     this.#retry = options.retry ?? DEFAULT_RETRY_POLICY;
   }
 
   async health(): Promise<ClairHealth> {
     const timeout = probeTimeout(this.#config);
-    const namespacesUrl = `${this.url}/v1/namespaces`;
-    const healthUrl = `${resolveHealthBase(this.#config, "v1", this.url)}/health`;
+    const namespacesUrl = `${this.#base}/v1/namespaces`;
+    const healthUrl = `${resolveHealthBase(this.#config, "v1", this.#base)}/health`;
     const checks = await Promise.all([
       runCheck("api", namespacesUrl, async () => {
         const res = await this.#http.request({ method: "GET", url: namespacesUrl, timeout, json: true });
@@ -241,7 +245,7 @@ export class V1Client implements ClairClient {
     // A POST is synchronous (Clair downloads and analyses before it answers), so it gets the full timeout;
     // a retry after a 5xx is safe: a layer Clair finished is answered 201 without another download.
     const res = await this.#request(
-      { method: "POST", url: `${this.url}/v1/layers`, body, ok: [201, 400, 422] },
+      { method: "POST", url: `${this.#base}/v1/layers`, body, ok: [201, 400, 422] },
       { signal: request.signal, progress: request.onProgress },
     );
     if (res.status === 201) {
@@ -313,7 +317,7 @@ export class V1Client implements ClairClient {
 
   // Layer names are chain IDs ("sha256:…"); Clair's router matches on the decoded path, so ":" may be escaped.
   #layerUrl(name: string): string {
-    return `${this.url}/v1/layers/${encodeURIComponent(name)}`;
+    return `${this.#base}/v1/layers/${encodeURIComponent(name)}`;
   }
 
   /**

@@ -68,7 +68,8 @@ export class V4Client implements ClairClient {
     this.#http = http;
     this.#config = config;
     this.#endpoints = endpoints;
-    this.url = endpoints.indexer;
+    // Requests go to the endpoints; `url` is for messages and reports, so it carries no user info.
+    this.url = displayUrl(endpoints.indexer);
     this.#retry = options.retry ?? DEFAULT_RETRY_POLICY;
     this.#matcherWait = options.matcherWait ?? DEFAULT_MATCHER_WAIT;
     this.#indexStates = options.indexStates ?? new MemoryIndexStateStore();
@@ -192,7 +193,7 @@ export class V4Client implements ClairClient {
     try {
       const res = await this.#http.request({
         method: "GET",
-        url: `${this.url}/openapi/v1`,
+        url: `${this.#endpoints.indexer}/openapi/v1`,
         timeout,
         json: true,
       });

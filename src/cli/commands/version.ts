@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from "yargs";
 import { ClairError } from "../../errors.ts";
+import { displayUrl } from "../../http/common.ts";
 import { textOrJsonOption } from "../options.ts";
 import { createContext, type GlobalArgs, type Runtime } from "../runtime.ts";
 import { describeApi } from "../views/health-view.ts";
@@ -24,7 +25,7 @@ export function versionCommand(runtime: Runtime): CommandModule<GlobalArgs, Vers
       } catch (error) {
         // The client version is still useful when Clair is down; say why Clair is missing.
         if (!(error instanceof ClairError)) throw error;
-        clair = { url: config.clair.url, error: error.message };
+        clair = { url: displayUrl(config.clair.url), error: error.message };
       }
       if (argv.format === "json") {
         out.document(JSON.stringify({ hyperclair: runtime.version, node: process.version, clair }, null, 2));
