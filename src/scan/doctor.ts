@@ -4,6 +4,7 @@
  * download a small probe layer from the layer server.
  */
 import { randomBytes } from "node:crypto";
+import { rm } from "node:fs/promises";
 import type { ClairClient } from "../clair/client.ts";
 import type { LoadedConfig } from "../config/types.ts";
 import { HyperclairError } from "../errors.ts";
@@ -12,6 +13,7 @@ import { parseImageArgument } from "../image/reference.ts";
 import type { ResolvedImage } from "../image/resolved-image.ts";
 import { type PullRequest, pullImage, type ScanDeps } from "./pull-image.ts";
 import { pushResolvedImage } from "./push-image.ts";
+import { forgetPushes } from "./push-record.ts";
 
 export type HopStatus = "ok" | "fail" | "skip";
 
@@ -172,7 +174,8 @@ async function daemonHop(deps: ScanDeps, needed: boolean): Promise<Hop> {
 
 /**
  * Clair must download a one-file layer from the layer server. The layer's bytes are new on every run, so
- * no Clair can answer from what it indexed before; the probe is deleted from Clair afterwards.
+ * no Clair can answer from what it indexed before; afterwards the probe is deleted from Clair, from the
+ * push record and from the cache, so repeated runs leave nothing behind.
  */
 async function probeLayerServer(clair: ClairClient, deps: ScanDeps): Promise<Hop> {
   let probe: ResolvedImage | undefined;
@@ -192,7 +195,12 @@ async function probeLayerServer(clair: ClairClient, deps: ScanDeps): Promise<Hop
   } catch (error) {
     return failure("layer server", error);
   } finally {
-    if (probe) await clair.delete({ image: probe, layerIndexes: [0] }).catch(() => undefined);
+    if (probe) {
+      await clair.delete({ image: probe, layerIndexes: [0] }).catch(() => undefined);
+      await forgetPushes(deps.cacheDir, clair.url, [probe.digest]).catch(() => undefined);
+      const { location } = probe.layers[0]!;
+      if (location.kind === "cache") await rm(location.path, { force: true });
+    }
   }
 }
 

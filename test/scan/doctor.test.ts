@@ -3,7 +3,7 @@
  * when every hop works.
  */
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { freshDir, runCli } from "../cli/run-cli.ts";
@@ -49,8 +49,9 @@ describe("doctor", () => {
     DOCKER_HOST: env.dockerHost,
   });
 
-  test("every hop works: all ✔, exit 0, and Clair really downloaded the probe layer", async () => {
+  test("every hop works: all ✔, exit 0, Clair really downloaded the probe layer, and the probe leaves nothing behind", async () => {
     const fetches = clair.fetches.length;
+    const cacheDir = freshDir("hc-cache-");
     const { result, hops, hop } = await doctor(
       [
         `${env.registryBasic}/${env.images.images.debian11.refs.oci}`,
@@ -58,7 +59,7 @@ describe("doctor", () => {
         env.user,
         "--password-stdin",
       ],
-      good(),
+      { ...good(), HYPERCLAIR_CACHE_DIR: cacheDir },
       undefined,
       env.pass,
     );
@@ -73,6 +74,13 @@ describe("doctor", () => {
     assert.equal(hop("clair auth").status, "ok");
     assert.equal(hop("layer server").status, "ok");
     assert.equal(clair.fetches.slice(fetches).filter((fetch) => fetch.ok).length, 1);
+    // The probe is not an image the user pushed: no push record, no cached blob.
+    const records = existsSync(join(cacheDir, "clair-pushes.json"))
+      ? readFileSync(join(cacheDir, "clair-pushes.json"), "utf8")
+      : "";
+    assert.doesNotMatch(records, /probe/);
+    const blobs = join(cacheDir, "blobs", "sha256");
+    assert.deepEqual(existsSync(blobs) ? readdirSync(blobs) : [], []);
   });
 
   test("the text form: one line per hop with ✔ or ✘", async () => {
