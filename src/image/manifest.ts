@@ -189,9 +189,7 @@ export function platformMatches(wanted: Platform, candidate: Platform): boolean 
 
 /** Picks the manifest for `platform` from an index or manifest list; exit 2 listing what is there when none matches. */
 export function selectPlatform(index: ImageIndex, platform: Platform, what: string): Descriptor {
-  const images = index.manifests.filter(
-    (entry) => entry.platform && entry.platform.architecture !== "unknown" && entry.mediaType !== "",
-  );
+  const images = imagePlatforms(index).filter((entry) => entry.mediaType !== "");
   const match = images.find((entry) => platformMatches(platform, entry.platform!));
   if (match) return match;
   const available = images.map((entry) => formatPlatform(entry.platform!)).join(", ") || "none";
@@ -203,6 +201,14 @@ export function selectPlatform(index: ImageIndex, platform: Platform, what: stri
 /** Every image in an index (attestation manifests, with platform unknown/unknown, left out). */
 export function imagePlatforms(index: ImageIndex): Descriptor[] {
   return index.manifests.filter((entry) => entry.platform && entry.platform.architecture !== "unknown");
+}
+
+/** The platform the config states (image-spec config.md `os`, `architecture`, `variant`), or `fallback` when it names none. */
+export function configPlatform(config: ImageConfig, fallback: Platform): Platform {
+  if (config.os === "" || config.architecture === "") return fallback;
+  return config.variant === undefined
+    ? { os: config.os, architecture: config.architecture }
+    : { os: config.os, architecture: config.architecture, variant: config.variant };
 }
 
 export function parseImageConfig(text: string, what = "image config"): ImageConfig {

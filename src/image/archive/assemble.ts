@@ -3,7 +3,7 @@
  * the way that every layer really is the one the config names (its diff ID).
  */
 import { ImageError } from "../../errors.ts";
-import { chainIds, layerCreatedBy, parseImageConfig } from "../manifest.ts";
+import { chainIds, configPlatform, layerCreatedBy, parseImageConfig } from "../manifest.ts";
 import type { ImageSourceKind, Platform, ResolvedImage, ResolvedLayer } from "../resolved-image.ts";
 
 /** A layer blob as found in an archive or layout, with what its bytes hashed to. */
@@ -67,12 +67,10 @@ export function assembleImage(input: AssembleInput): ResolvedImage {
       location: { kind: "cache", path: layer.path },
     };
   });
-  const platform: Platform =
-    config.os !== "" && config.architecture !== ""
-      ? config.variant === undefined
-        ? { os: config.os, architecture: config.architecture }
-        : { os: config.os, architecture: config.architecture, variant: config.variant }
-      : (input.fallbackPlatform ?? { os: config.os, architecture: config.architecture });
+  const platform = configPlatform(
+    config,
+    input.fallbackPlatform ?? { os: config.os, architecture: config.architecture },
+  );
   return {
     reference: input.reference,
     source: input.source,

@@ -5,8 +5,7 @@
  */
 import type Docker from "dockerode";
 import type { Config } from "../../config/types.ts";
-import { HyperclairError } from "../../errors.ts";
-import { chainIds } from "../manifest.ts";
+import { chainIds, configPlatform } from "../manifest.ts";
 import type { Platform, ResolvedImage } from "../resolved-image.ts";
 import {
   connectDaemon,
@@ -17,8 +16,8 @@ import {
 } from "./connection.ts";
 import {
   type DaemonExportEvent,
+  type ExportLayersOptions,
   exportDaemonLayers,
-  platformFromConfig,
   readCachedConfig,
 } from "./export.ts";
 import {
@@ -112,23 +111,17 @@ async function readHistory(
   }
 }
 
-interface Session {
-  docker: Docker;
-  endpoint: DaemonEndpoint;
-}
-
-function openSession(options: DaemonSourceOptions): Session {
-  const endpoint = resolveDaemonEndpoint({ config: options.config, env: options.env });
-  options.debug?.(`daemon: ${endpoint.display} (from ${endpoint.source})`);
-  return { docker: connectDaemon(endpoint), endpoint };
-}
-
-async function inspectWith(
-  session: Session,
+/**
+ * Finds the image in the daemon (pulling it first with `pull`), without exporting anything: the diff IDs
+ * are known up front, so a push can plan its layers while `exportDaemonImage` streams them.
+ */
+export async function inspectDaemonImage(
   reference: string,
   options: DaemonSourceOptions,
 ): Promise<DaemonImage> {
-  const { docker, endpoint } = session;
+  const endpoint = resolveDaemonEndpoint({ config: options.config, env: options.env });
+  options.debug?.(`daemon: ${endpoint.display} (from ${endpoint.source})`);
+  const docker = connectDaemon(endpoint);
   let pulledDigest: string | undefined;
   if (options.pull === true) {
     options.debug?.(`daemon: pulling ${reference}`);
@@ -143,7 +136,7 @@ async function inspectWith(
   try {
     inspect = await findDaemonImage(docker, endpoint, reference);
   } catch (err) {
-    throw err instanceof HyperclairError ? err : translateDaemonError(err, endpoint, `finding ${reference}`);
+    throw translateDaemonError(err, endpoint, `finding ${reference}`);
   }
   const diffIds = inspect.RootFS.Layers ?? [];
   const repoDigests = inspect.RepoDigests ?? [];
@@ -160,8 +153,7 @@ async function inspectWith(
     id: inspect.Id,
     digest: manifestDigest ?? inspect.Id,
     digestKind: manifestDigest === undefined ? "image-id" : "manifest",
-    platform:
-      cached === undefined ? platformOf(inspect) : platformFromConfig(cached.config, platformOf(inspect)),
+    platform: cached === undefined ? platformOf(inspect) : configPlatform(cached.config, platformOf(inspect)),
     tags: [...(inspect.RepoTags ?? []), ...repoDigests],
     diffIds,
     chainIds: chainIds(diffIds),
@@ -171,30 +163,13 @@ async function inspectWith(
 }
 
 /**
- * Finds the image in the daemon (pulling it first with `pull`), without exporting anything: the diff IDs
- * are known up front, so a push can plan its layers while `exportDaemonImage` streams them.
- */
-export async function inspectDaemonImage(
-  reference: string,
-  options: DaemonSourceOptions,
-): Promise<DaemonImage> {
-  return inspectWith(openSession(options), reference, options);
-}
-
-export interface ExportOptions {
-  cacheDir: string;
-  onProgress?: ((event: DaemonProgressEvent) => void) | undefined;
-  /** Called once per layer as soon as its bytes are in the cache (at once for layers already cached). */
-  onLayer?: ((layer: ResolvedImage["layers"][number]) => void) | undefined;
-  signal?: AbortSignal | undefined;
-  debug?: ((line: string) => void) | undefined;
-}
-
-/**
  * Exports an inspected image into the cache (`GET /images/{id}/get`, streamed) and returns the resolved
  * image. When every layer is already cached nothing is exported.
  */
-export async function exportDaemonImage(image: DaemonImage, options: ExportOptions): Promise<ResolvedImage> {
+export async function exportDaemonImage(
+  image: DaemonImage,
+  options: ExportLayersOptions,
+): Promise<ResolvedImage> {
   const docker = connectDaemon(image.endpoint);
   const exported = await exportDaemonLayers(docker, image, options);
   return {
@@ -215,8 +190,7 @@ export async function resolveDaemonImage(
   reference: string,
   options: DaemonSourceOptions,
 ): Promise<ResolvedImage> {
-  const session = openSession(options);
-  const image = await inspectWith(session, reference, options);
+  const image = await inspectDaemonImage(reference, options);
   return exportDaemonImage(image, {
     cacheDir: options.cacheDir,
     onProgress: options.onProgress,

@@ -9,10 +9,16 @@ import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import type Docker from "dockerode";
 import { DaemonError, HyperclairError, ImageError, InterruptedError } from "../../errors.ts";
-import { type ParsedImageTar, parseImageTar, readTarJson } from "../archive/image-tar.ts";
+import { type ParsedImageTar, parseImageTar, readTarJson, type TarLayerBlob } from "../archive/image-tar.ts";
 import { LayerCache } from "../cache.ts";
-import { type ImageConfig, layerCreatedBy, MediaType, parseImageConfig } from "../manifest.ts";
-import type { Platform, ResolvedLayer } from "../resolved-image.ts";
+import {
+  configPlatform,
+  type ImageConfig,
+  layerCreatedBy,
+  MediaType,
+  parseImageConfig,
+} from "../manifest.ts";
+import type { ResolvedLayer } from "../resolved-image.ts";
 import { translateDaemonError } from "./connection.ts";
 import type { DaemonImage } from "./daemon-source.ts";
 
@@ -26,6 +32,7 @@ export type DaemonExportEvent =
 export interface ExportLayersOptions {
   cacheDir: string;
   onProgress?: ((event: DaemonExportEvent) => void) | undefined;
+  /** Called once per layer as soon as its bytes are in the cache (at once for layers already cached). */
   onLayer?: ((layer: ResolvedLayer) => void) | undefined;
   signal?: AbortSignal | undefined;
   debug?: ((line: string) => void) | undefined;
@@ -47,17 +54,6 @@ export async function readCachedConfig(
   } catch {
     return undefined;
   }
-}
-
-/**
- * The platform as the config states it: podman's compat inspect leaves out `Variant`, which the
- * config (image-spec config.md `variant`) has.
- */
-export function platformFromConfig(config: ImageConfig, inspected: Platform): Platform {
-  if (config.os === "" || config.architecture === "") return inspected;
-  return config.variant === undefined
-    ? { os: config.os, architecture: config.architecture }
-    : { os: config.os, architecture: config.architecture, variant: config.variant };
 }
 
 function layerOf(image: DaemonImage, index: number, path: string, size: number): ResolvedLayer {
@@ -96,8 +92,14 @@ function savedEntryOf(parsed: ParsedImageTar, image: DaemonImage): SavedManifest
   );
 }
 
-/** Each saved layer must be the layer the daemon described: its bytes hash to the diff ID at its position. */
-function checkSavedImage(parsed: ParsedImageTar, image: DaemonImage): void {
+/**
+ * Each saved layer must be the layer the daemon described: its bytes hash to the diff ID at its position.
+ * Returns the config's archive path and the cached layers in order.
+ */
+function checkSavedImage(
+  parsed: ParsedImageTar,
+  image: DaemonImage,
+): { config: string; layers: TarLayerBlob[] } {
   const what = `the export of ${image.reference} from ${image.endpoint.display}`;
   const entry = savedEntryOf(parsed, image);
   if (entry === undefined || !Array.isArray(entry.Layers)) {
@@ -111,7 +113,7 @@ function checkSavedImage(parsed: ParsedImageTar, image: DaemonImage): void {
       { hint: "the image changed while it was exported; try again" },
     );
   }
-  entry.Layers.forEach((layerPath, index) => {
+  const layers = entry.Layers.map((layerPath, index) => {
     const blob = parsed.blobs.get(posix.normalize(layerPath));
     const expected = image.diffIds[index]!;
     if (blob === undefined) {
@@ -125,7 +127,9 @@ function checkSavedImage(parsed: ParsedImageTar, image: DaemonImage): void {
         { hint: "the daemon's copy of the image is damaged; remove it and pull or load it again" },
       );
     }
+    return blob;
   });
+  return { config: entry.Config, layers };
 }
 
 /**
@@ -210,25 +214,19 @@ export async function exportDaemonLayers(
     throw translateDaemonError(err, image.endpoint, `exporting ${name}`);
   }
 
-  checkSavedImage(parsed, image);
-  const configText = parsed.files.get(savedEntryOf(parsed, image)?.Config ?? "");
+  const saved = checkSavedImage(parsed, image);
+  const configText = parsed.files.get(saved.config);
   if (configText !== undefined) {
     // Cached under its own digest (the image ID), for the next run's layer steps.
     await cache.writeBuffer(configText, { what: `the config of ${name}` }).catch(() => undefined);
     const config = parseImageConfig(configText.toString("utf8"), `the config of ${name}`);
     image.createdBy = layerCreatedBy(config);
-    image.platform = platformFromConfig(config, image.platform);
+    // podman's compat inspect leaves out `Variant`, which the config has.
+    image.platform = configPlatform(config, image.platform);
   }
 
-  const after = await lookupAll(cache, image.diffIds);
-  const missing = image.diffIds.filter((_, index) => after[index] === undefined);
-  if (missing.length > 0) {
-    throw new DaemonError(`the export of ${name} lacks ${missing.length} of its layers (${missing[0]}…)`, {
-      hint: `the daemon at ${image.endpoint.display} wrote an incomplete archive; try again`,
-    });
-  }
-  after.forEach((entry, index) => {
-    report(index, entry!.path, entry!.size);
+  saved.layers.forEach((blob, index) => {
+    report(index, blob.path, blob.size);
   });
-  return after.map((entry, index) => layerOf(image, index, entry!.path, entry!.size));
+  return saved.layers.map((blob, index) => layerOf(image, index, blob.path, blob.size));
 }
