@@ -10,7 +10,7 @@ import { UsageError } from "../errors.ts";
 import type { ResolvedImage } from "../image/resolved-image.ts";
 import { type PullRequest, pullImage } from "./pull-image.ts";
 import { connectConfiguredClair, type PushDeps } from "./push-image.ts";
-import { forgetPushes, type PushRecord, readPushes } from "./push-record.ts";
+import { forgetPushes, readPushes } from "./push-record.ts";
 
 export interface DeleteRequest extends PullRequest {
   /** v1: delete every layer of the image, even those other pushed images stand on. */
@@ -53,7 +53,7 @@ async function deleteResolvedImage(
     chainIds,
     others.map((record) => record.chainIds),
   );
-  const names = (indexes: number[]) => indexes.map((index) => describe(others[index]!));
+  const names = (indexes: number[]) => indexes.map((index) => others[index]!.reference);
   if (plan.layerIndexes.length === 0 && !request.force) {
     const top = plan.kept.at(-1)!;
     throw new UsageError(
@@ -77,8 +77,4 @@ async function deleteResolvedImage(
       : plan.kept.map((layer) => ({ layerIndex: layer.layerIndex, sharedWith: names(layer.sharedWith) })),
     affected,
   };
-}
-
-function describe(record: PushRecord): string {
-  return record.reference;
 }

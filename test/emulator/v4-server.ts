@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { FaultState } from "./faults.ts";
-import { type FeedEntry, findVulnerabilities, type Severity } from "./feed.ts";
+import { type FeedEntry, findVulnerabilities } from "./feed.ts";
 import { decodeGoJson, describeGoJsonKind, GoJsonError } from "./go-json.ts";
 import { type ApiRequest, emptyReply, goNotFound, jsonReply, type Reply } from "./http-common.ts";
 import {
@@ -240,8 +240,6 @@ function acceptedType(accept: string | undefined, offered: string): string | und
   }
   return undefined;
 }
-
-const normalizedFromSeverity = (s: Severity): Severity => s;
 
 export interface V4Context {
   faults: FaultState;
@@ -664,7 +662,7 @@ export class V4Emulator {
       issued: e.issued,
       links: e.link,
       severity: e.vendorSeverity,
-      normalized_severity: normalizedFromSeverity(e.severity),
+      normalized_severity: e.severity,
       package: {
         id: "",
         name: vulnerablePackage,

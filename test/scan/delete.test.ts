@@ -4,20 +4,16 @@
  * unless told to, and must say what it kept and what it took.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { sha256Digest as sha256 } from "../../src/image/manifest.ts";
 import { freshDir, runCli } from "../cli/run-cli.ts";
 import { type RunningEmulator, startEmulator } from "../emulator/index.ts";
 import { harnessEnv } from "../infra/env.ts";
 
 const env = harnessEnv();
 const multi = env.images.images["debian11-multi"];
-
-function sha256(data: string | Buffer): string {
-  return `sha256:${createHash("sha256").update(data).digest("hex")}`;
-}
 
 /**
  * An OCI layout holding the three-layer image and a second image made of its first two layers only,
