@@ -6,6 +6,7 @@
 import { ImageError } from "../../errors.ts";
 import type { LayerCache } from "../cache.ts";
 import { type Descriptor, MediaType, parseManifest, sha256Digest } from "../manifest.ts";
+import { parseReference } from "../reference.ts";
 import type { ImageSourceKind, ResolvedImage } from "../resolved-image.ts";
 import { assembleImage, type FoundLayer } from "./assemble.ts";
 import { type ParsedImageTar, readTarJson } from "./image-tar.ts";
@@ -55,22 +56,15 @@ export function readDockerManifest(parsed: ParsedImageTar, what: string): Docker
 }
 
 /**
- * Docker-style normalisation, enough to compare tags: `alpine` → `docker.io/library/alpine:latest`,
- * `testimg/x:1` → `docker.io/testimg/x:1`. (Docker writes short RepoTags; podman and skopeo full ones.)
+ * A RepoTag or selector as docker normalises it, so `alpine` matches `docker.io/library/alpine:latest`
+ * (Docker writes short RepoTags; podman and skopeo full ones). Text outside the grammar is compared as written.
  */
 export function normaliseRepoTag(tag: string): string {
-  let name = tag;
-  const slash = name.indexOf("/");
-  const first = slash === -1 ? "" : name.slice(0, slash);
-  if (slash === -1 || !(first.includes(".") || first.includes(":") || first === "localhost")) {
-    name = `docker.io/${name}`;
+  try {
+    return parseReference(tag).canonical;
+  } catch {
+    return tag;
   }
-  if (name.startsWith("docker.io/") && !name.slice("docker.io/".length).includes("/")) {
-    name = `docker.io/library/${name.slice("docker.io/".length)}`;
-  }
-  const lastSlash = name.lastIndexOf("/");
-  if (!name.includes("@") && !name.slice(lastSlash).includes(":")) name = `${name}:latest`;
-  return name;
 }
 
 function describeImages(images: DockerArchiveImage[]): string {

@@ -48,10 +48,10 @@ const prefixes: Record<ArchiveKind, string> = {
   "oci-dir": "oci",
 };
 
-async function pathKind(path: string): Promise<"file" | "dir" | undefined> {
+async function pathInfo(path: string): Promise<{ kind: "file" | "dir"; size: number } | undefined> {
   try {
     const info = await stat(path);
-    return info.isDirectory() ? "dir" : "file";
+    return { kind: info.isDirectory() ? "dir" : "file", size: info.size };
   } catch {
     return undefined;
   }
@@ -64,13 +64,13 @@ async function pathKind(path: string): Promise<"file" | "dir" | undefined> {
 export async function parseArchiveInput(kind: ArchiveKind, text: string): Promise<ArchiveInput> {
   if (text === "")
     throw new ImageError(`${prefixes[kind]}: needs a path`, { hint: `write ${prefixes[kind]}:PATH` });
-  if ((await pathKind(text)) !== undefined) return { kind, path: text };
+  if ((await pathInfo(text)) !== undefined) return { kind, path: text };
   // The selector may hold colons itself (`repo/name:tag`), so the path ends at the first colon whose
   // prefix exists.
   for (let at = text.indexOf(":"); at > 0; at = text.indexOf(":", at + 1)) {
     const path = text.slice(0, at);
     const selector = text.slice(at + 1);
-    if (selector !== "" && (await pathKind(path)) !== undefined) return { kind, path, selector };
+    if (selector !== "" && (await pathInfo(path)) !== undefined) return { kind, path, selector };
   }
   return { kind, path: text };
 }
@@ -87,14 +87,14 @@ export async function openArchiveImage(
   const path = resolve(input.path);
   const reference = describeInput({ ...input, path });
   const what = `${prefixes[input.kind]} ${input.path}`;
-  const found = await pathKind(path);
+  const found = await pathInfo(path);
   if (found === undefined) {
     throw new ImageError(`${what}: no such ${input.kind === "oci-dir" ? "directory" : "file"}`, {
       hint: "check the path",
     });
   }
   if (input.kind === "oci-dir") {
-    if (found !== "dir") {
+    if (found.kind !== "dir") {
       throw new ImageError(`${what}: not a directory`, {
         hint: "for an OCI layout in a tar use oci-archive:PATH",
       });
@@ -112,11 +112,11 @@ export async function openArchiveImage(
       what,
     });
   }
-  if (found !== "file") {
+  if (found.kind !== "file") {
     throw new ImageError(`${what}: is a directory`, { hint: "for an OCI layout directory use oci:DIR" });
   }
 
-  const total = (await stat(path)).size;
+  const total = found.size;
   const cache = new LayerCache(options.cacheDir);
   const parsed = await parseImageTar(createReadStream(path, { highWaterMark: 1 << 20 }), {
     cache,

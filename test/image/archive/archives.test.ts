@@ -273,6 +273,12 @@ describe("archive sources", () => {
     assert.equal(byTag[0]!.configDigest, images.images.alpine315.config.digest);
     const shortTag = await open({ kind: "docker-archive", path, selector: "testimg/debian11" });
     assert.equal(shortTag[0]!.configDigest, images.images.debian11.config.digest);
+    const qualified = await open({
+      kind: "docker-archive",
+      path,
+      selector: "docker.io/testimg/debian11:latest",
+    });
+    assert.equal(qualified[0]!.configDigest, images.images.debian11.config.digest);
     const byIndex = await open(await parseArchiveInput("docker-archive", `${path}:@1`));
     assert.equal(byIndex[0]!.configDigest, images.images.alpine315.config.digest);
     assert.match(byIndex[0]!.reference, /two-images\.tar:@1$/);
