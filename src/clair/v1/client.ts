@@ -131,7 +131,8 @@ export class V1Client implements ClairClient {
     let parent: string | undefined;
     for (const layer of layers) {
       throwIfAborted(signal);
-      if ((await this.#findLayer(layer.chainId, "", call)) !== undefined) {
+      // The top layer was looked up just above.
+      if (layer !== top && (await this.#findLayer(layer.chainId, "", call)) !== undefined) {
         skipped++;
         parent = layer.chainId;
         progress({ kind: "layer-skipped", layerIndex: layer.index });

@@ -197,6 +197,12 @@ describe("Clair v1 client with the test images", () => {
         ["/v1/layers", 201],
       ],
     );
+    // Each layer is looked up once: the top first (a second push stops there), then the rest bottom-up.
+    const gets = setup.emulator.requests.slice(requestsBefore).filter((r) => r.method === "GET");
+    assert.deepEqual(
+      gets.map((r) => decodeURIComponent(r.path)),
+      [2, 0, 1].map((index) => `/v1/layers/${image.layers[index]!.chainId}`),
+    );
     assert.deepEqual(
       setup.emulator.fetches.slice(fetchesBefore).map((f) => [f.url, f.ok]),
       image.layers.map((l) => [setup.blobs.urlOf(l.digest), true]),
