@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { ExitCode, HyperclairError, InterruptedError } from "../errors.ts";
 import { readHelpCache } from "./help-cache.ts";
+import { shouldUseColor } from "./output.ts";
 
 const args = process.argv.slice(2);
 const packageJson = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
@@ -40,7 +41,9 @@ async function run(argv: string[]): Promise<void> {
     exitCode: ExitCode.ok as number,
   };
   const debug = argv.includes("--debug");
-  const colorOn = !argv.includes("--no-color") && !process.env["NO_COLOR"] && process.stderr.isTTY === true;
+  // Decided before yargs parses, so that a usage error is coloured the way the command's output would be.
+  const colorFlag = argv.includes("--no-color") ? false : argv.includes("--color") ? true : undefined;
+  const colorOn = shouldUseColor(colorFlag, process.env, process.stderr.isTTY === true);
   const red = (text: string) => (colorOn ? `\u001b[31m${text}\u001b[39m` : text);
 
   const interrupt = () => {

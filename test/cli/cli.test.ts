@@ -2,10 +2,12 @@ import assert from "node:assert/strict";
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { commandPaths } from "../../src/cli/parser.ts";
 import { freshDir, repoRoot, runCli, stderrLines } from "./run-cli.ts";
 
 const { version } = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string };
-const commands = ["health", "version", "config", "config init", "completion"];
+// Every command and subcommand with a help page of its own.
+const commands = commandPaths.map((path) => path.join(" "));
 
 describe("version and help", () => {
   test("--version prints the package version and nothing else", async () => {
@@ -18,7 +20,7 @@ describe("version and help", () => {
   test("--help lists every command and the exit-code contract", async () => {
     const result = await runCli(["--help"]);
     assert.equal(result.code, 0);
-    for (const command of ["health", "version", "config", "completion"]) {
+    for (const command of commandPaths.filter((path) => path.length === 1).map(([name]) => name)) {
       assert.match(result.stdout, new RegExp(`hyperclair ${command}\\b`));
     }
     assert.match(result.stdout, /Exit codes: 0 ok/);
