@@ -78,9 +78,12 @@ export async function pushStagedImage(
   }
   const cached = provisional.layers.filter((layer) => layer.location.kind === "cache");
   const fromRegistry = provisional.layers.some((layer) => layer.location.kind === "registry");
-  const registry = fromRegistry ? await createRegistry(deps) : undefined;
-  const server = cached.length > 0 ? await startServer(clair, staged, cached, deps) : undefined;
+  let registry: RegistryClient | undefined;
+  let server: LayerServer | undefined;
   try {
+    // Inside the try: a layer server that cannot listen must still stop a background export.
+    registry = fromRegistry ? await createRegistry(deps) : undefined;
+    server = cached.length > 0 ? await startServer(clair, staged, cached, deps) : undefined;
     const submit = await clair.submit({
       image: provisional,
       layerTarget: async (layer) => {

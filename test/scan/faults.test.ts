@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { ScanResult } from "../../src/report/model.ts";
@@ -45,6 +46,26 @@ for (const api of ["v1", "v4"] as EmulatorApi[]) {
         clair.fetches.slice(fetches).every((fetch) => !fetch.ok),
         "Clair got nothing",
       );
+    });
+
+    test("a serve.listen port already taken: one line naming the port and what to do, exit 3", async () => {
+      const taken = createServer();
+      await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+      const { port } = taken.address() as AddressInfo;
+      try {
+        const fetches = clair.fetches.length;
+        const result = await runCli(["push", archive], {
+          env: clairEnv({ HYPERCLAIR_SERVE_LISTEN: `127.0.0.1:${port}` }),
+        });
+        assert.equal(result.code, 3, result.stderr);
+        const lines = errorLines(result);
+        assert.equal(lines.length, 1, result.stderr);
+        assert.match(lines[0]!, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}`));
+        assert.match(result.stderr, new RegExp(`port ${port} is taken.*serve\\.listen`));
+        assert.equal(clair.fetches.length, fetches, "nothing was submitted");
+      } finally {
+        await new Promise((resolve) => taken.close(resolve));
+      }
     });
 
     test("Clair answers 503 twice, then 200: retried, and the analysis completes", async () => {
