@@ -9,9 +9,14 @@ import { closeSync, existsSync, openSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import {
+  gib,
+  type LargeDaemonImage,
+  runBenchmark,
+  withLargeDaemonImage,
+} from "./support/large-daemon-image.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const gib = 1024 ** 3;
 const imageBytes = Number(process.env["HC_BENCH_EXPORT_BYTES"]) || Math.ceil(1.05 * gib);
 const rssLimitMb = 150;
 const ratioTarget = 0.7;
@@ -69,78 +74,51 @@ function run(
   });
 }
 
-async function runBenchmark(): Promise<number> {
-  const { startHarness } = await import("../test/infra/harness.ts");
-  const { generateLargeImage } = await import("../test/images/large.ts");
-  const { loadDockerArchive } = await import("../test/images/publish.ts");
-  const log = (line: string) => process.stderr.write(`[daemon-export] ${line}\n`);
-  const harness = await startHarness({ services: ["docker"], images: false });
-  try {
-    const host = harness.dockerHost!;
-    const workDir = join(harness.stateDir, "bench");
-    log(`generating a ${(imageBytes / gib).toFixed(2)} GiB image of random data`);
-    const large = await generateLargeImage({ dir: join(workDir, "large"), sizeBytes: imageBytes, layers: 4 });
-    log("loading it into dockerd");
-    await loadDockerArchive(host, large.dockerArchive);
-    // Only the daemon's copy is needed from here on.
-    await rm(join(workDir, "large"), { recursive: true, force: true });
-
-    const dockerCli = existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker";
-    const saves: number[] = [];
-    const exports: ChildResult[] = [];
-    const wall: number[] = [];
-    for (let round = 0; round < rounds; round++) {
-      // `docker save IMAGE > /dev/null`: Debian's docker 20.10 refuses `-o /dev/null` ("got a device").
-      const save = await run(dockerCli, ["-H", host, "save", large.repoTag], true);
-      saves.push(save.ms);
-      const cacheDir = join(workDir, `cache-${round}`);
-      const child = await run(process.execPath, childCommand(host, cacheDir, large.repoTag));
-      const result = JSON.parse(child.stdout.trim().split("\n").at(-1) ?? "{}") as ChildResult;
-      exports.push(result);
-      wall.push(child.ms);
-      await rm(cacheDir, { recursive: true, force: true });
-      log(
-        `round ${round + 1}: docker save ${(save.ms / 1000).toFixed(2)} s, export ${(result.ms / 1000).toFixed(2)} s ` +
-          `(process ${(child.ms / 1000).toFixed(2)} s), peak RSS ${(result.vmHwmKb / 1024).toFixed(0)} MB`,
-      );
-    }
-    const bestSave = Math.min(...saves);
-    const bestExport = Math.min(...exports.map((result) => result.ms));
-    const bestWall = Math.min(...wall);
-    const peakRssMb = Math.max(...exports.map((result) => result.vmHwmKb)) / 1024;
-    const bytes = exports[0]!.bytes;
-    const mbps = (ms: number) => (bytes / 1024 ** 2 / (ms / 1000)).toFixed(0);
-    const ratio = bestSave / bestExport;
-    const wallRatio = bestSave / bestWall;
-    console.log(`image: ${(bytes / gib).toFixed(2)} GiB in ${exports[0]!.layers} layers (${large.repoTag})`);
-    console.log(
-      `docker save > /dev/null: ${(bestSave / 1000).toFixed(2)} s (${mbps(bestSave)} MiB/s), best of ${rounds}`,
+async function measure({ host, repoTag, workDir, log }: LargeDaemonImage): Promise<number> {
+  const large = { repoTag };
+  const dockerCli = existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docker";
+  const saves: number[] = [];
+  const exports: ChildResult[] = [];
+  const wall: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    // `docker save IMAGE > /dev/null`: Debian's docker 20.10 refuses `-o /dev/null` ("got a device").
+    const save = await run(dockerCli, ["-H", host, "save", large.repoTag], true);
+    saves.push(save.ms);
+    const cacheDir = join(workDir, `cache-${round}`);
+    const child = await run(process.execPath, childCommand(host, cacheDir, large.repoTag));
+    const result = JSON.parse(child.stdout.trim().split("\n").at(-1) ?? "{}") as ChildResult;
+    exports.push(result);
+    wall.push(child.ms);
+    await rm(cacheDir, { recursive: true, force: true });
+    log(
+      `round ${round + 1}: docker save ${(save.ms / 1000).toFixed(2)} s, export ${(result.ms / 1000).toFixed(2)} s ` +
+        `(process ${(child.ms / 1000).toFixed(2)} s), peak RSS ${(result.vmHwmKb / 1024).toFixed(0)} MB`,
     );
-    console.log(
-      `hyperclair export into an empty cache: ${(bestExport / 1000).toFixed(2)} s (${mbps(bestExport)} MiB/s); ` +
-        `whole process incl. start-up ${(bestWall / 1000).toFixed(2)} s`,
-    );
-    console.log(
-      `throughput ratio (export / docker save): ${ratio.toFixed(2)} (target >= ${ratioTarget}); ` +
-        `whole process: ${wallRatio.toFixed(2)}`,
-    );
-    console.log(`peak RSS of the exporting process: ${peakRssMb.toFixed(0)} MB (target < ${rssLimitMb} MB)`);
-    const ok = ratio >= ratioTarget && peakRssMb < rssLimitMb;
-    console.log(ok ? "daemon export: within targets" : "daemon export: OUTSIDE targets");
-    return ok ? 0 : 1;
-  } finally {
-    await harness.stop();
   }
+  const bestSave = Math.min(...saves);
+  const bestExport = Math.min(...exports.map((result) => result.ms));
+  const bestWall = Math.min(...wall);
+  const peakRssMb = Math.max(...exports.map((result) => result.vmHwmKb)) / 1024;
+  const bytes = exports[0]!.bytes;
+  const mbps = (ms: number) => (bytes / 1024 ** 2 / (ms / 1000)).toFixed(0);
+  const ratio = bestSave / bestExport;
+  const wallRatio = bestSave / bestWall;
+  console.log(`image: ${(bytes / gib).toFixed(2)} GiB in ${exports[0]!.layers} layers (${large.repoTag})`);
+  console.log(
+    `docker save > /dev/null: ${(bestSave / 1000).toFixed(2)} s (${mbps(bestSave)} MiB/s), best of ${rounds}`,
+  );
+  console.log(
+    `hyperclair export into an empty cache: ${(bestExport / 1000).toFixed(2)} s (${mbps(bestExport)} MiB/s); ` +
+      `whole process incl. start-up ${(bestWall / 1000).toFixed(2)} s`,
+  );
+  console.log(
+    `throughput ratio (export / docker save): ${ratio.toFixed(2)} (target >= ${ratioTarget}); ` +
+      `whole process: ${wallRatio.toFixed(2)}`,
+  );
+  console.log(`peak RSS of the exporting process: ${peakRssMb.toFixed(0)} MB (target < ${rssLimitMb} MB)`);
+  const ok = ratio >= ratioTarget && peakRssMb < rssLimitMb;
+  console.log(ok ? "daemon export: within targets" : "daemon export: OUTSIDE targets");
+  return ok ? 0 : 1;
 }
 
-runBenchmark().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(
-      `[daemon-export] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    );
-    process.exitCode = 1;
-  },
-);
+runBenchmark("daemon-export", () => withLargeDaemonImage("daemon-export", imageBytes, measure));

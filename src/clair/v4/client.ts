@@ -113,8 +113,8 @@ export class V4Client implements ClairClient {
       );
     }
     const introspection = this.#introspectionBases().flatMap(({ role, base }) => [
-      this.#checkHealthz(role, base, timeout),
-      this.#checkReadyz(role, base, timeout),
+      this.#checkIntrospection("healthz", role, base, timeout),
+      this.#checkIntrospection("readyz", role, base, timeout),
     ]);
     const [checks, specVersion] = await Promise.all([
       Promise.all([...apiChecks, ...introspection]),
@@ -149,10 +149,27 @@ export class V4Client implements ClairClient {
     ];
   }
 
-  // `/healthz` answers 200 "ok" or 500 (NOTES.md §2.1); it is not authenticated.
-  #checkHealthz(role: string, base: string, timeout: number): Promise<HealthCheck> {
-    const url = `${base}/healthz`;
-    return runCheck(`${role}healthz`, url, async () => {
+  /**
+   * The introspection server (NOTES.md §2.1), not authenticated: `/healthz` answers 200 "ok" or 500,
+   * `/readyz` 200 once the service has started, else 503.
+   */
+  #checkIntrospection(
+    path: "healthz" | "readyz",
+    role: string,
+    base: string,
+    timeout: number,
+  ): Promise<HealthCheck> {
+    const url = `${base}/${path}`;
+    const failure =
+      path === "healthz"
+        ? { 500: { message: "Clair reports itself unhealthy (HTTP 500)", hint: "see Clair's logs" } }
+        : {
+            503: {
+              message: "Clair is not ready (HTTP 503)",
+              hint: "it is still starting; try again in a minute",
+            },
+          };
+    return runCheck(`${role}${path}`, url, async () => {
       await this.#http.request({
         method: "GET",
         url,
@@ -160,31 +177,9 @@ export class V4Client implements ClairClient {
         auth: false,
         accept: "*/*",
         target: healthTarget,
-        errors: { 500: { message: "Clair reports itself unhealthy (HTTP 500)", hint: "see Clair's logs" } },
+        errors: failure,
       });
-      return "ok";
-    });
-  }
-
-  // `/readyz` answers 200 once the service has started, else 503 (NOTES.md §2.1).
-  #checkReadyz(role: string, base: string, timeout: number): Promise<HealthCheck> {
-    const url = `${base}/readyz`;
-    return runCheck(`${role}readyz`, url, async () => {
-      await this.#http.request({
-        method: "GET",
-        url,
-        timeout,
-        auth: false,
-        accept: "*/*",
-        target: healthTarget,
-        errors: {
-          503: {
-            message: "Clair is not ready (HTTP 503)",
-            hint: "it is still starting; try again in a minute",
-          },
-        },
-      });
-      return "ready";
+      return path === "healthz" ? "ok" : "ready";
     });
   }
 
