@@ -3,7 +3,7 @@ import { displayUrl, REDACTED } from "../http/common.ts";
 import type { KeySpec } from "./keys.ts";
 import { CONFIG_KEYS } from "./keys.ts";
 import { readConfigKey } from "./tree.ts";
-import type { Config, ConfigIssue, LoadedConfig, ValueSource } from "./types.ts";
+import type { ConfigIssue, LoadedConfig, ValueSource } from "./types.ts";
 import { formatDuration } from "./values.ts";
 
 /** One YAML scalar as it would appear after `key: `. */
@@ -59,23 +59,6 @@ export function describeConfig(loaded: LoadedConfig): Array<{ key: string; value
     value: formatKeyValue(spec, readConfigKey(loaded.config, spec.key), { redact: true }),
     source: formatSource(loaded.sources.get(spec.key)),
   }));
-}
-
-/** A deep copy with every non-empty secret replaced by `[redacted]`, safe to print or log. */
-export function redactConfig(config: Config): Config {
-  const copy = structuredClone(config);
-  for (const spec of CONFIG_KEYS.filter((candidate) => candidate.secret)) {
-    const segments = spec.key.split(".");
-    const parent = readConfigKey(copy, segments.slice(0, -1).join(".")) as Record<string, unknown>;
-    const leaf = segments.at(-1)!;
-    const value = parent[leaf];
-    if (typeof value === "string") {
-      if (value !== "") parent[leaf] = REDACTED;
-    } else if (value !== null && typeof value === "object") {
-      parent[leaf] = Object.fromEntries(Object.keys(value).map((name) => [name, REDACTED]));
-    }
-  }
-  return copy;
 }
 
 /** `file:line:col: key: message`, leaving out the parts the issue does not have. */

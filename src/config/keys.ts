@@ -38,7 +38,7 @@ export interface KeySpec {
   key: string;
   type: KeyType;
   default: KeyValue;
-  /** Shown as `[redacted]` by `describeConfig`/`redactConfig`; for maps, every value is secret. */
+  /** Shown as `[redacted]` by `describeConfig`; for maps, every value is secret. */
   secret: boolean;
   /** One line, shown in the starter file. */
   doc: string;

@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import type { Config } from "./types.ts";
 
 /** `cache.dir`, or `$XDG_CACHE_HOME/hyperclair`, or `~/.cache/hyperclair` (XDG base directory spec). */
@@ -8,6 +8,8 @@ export function resolveCacheDir(
   home: string,
 ): string {
   if (config.cache.dir) return config.cache.dir;
-  const base = env["XDG_CACHE_HOME"] || join(home, ".cache");
+  // The spec says to ignore a relative XDG_CACHE_HOME.
+  const xdg = env["XDG_CACHE_HOME"];
+  const base = xdg && isAbsolute(xdg) ? xdg : join(home, ".cache");
   return join(base, "hyperclair");
 }

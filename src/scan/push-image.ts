@@ -244,7 +244,7 @@ function describeSubmit(event: SubmitProgress, image: ResolvedImage): PushProgre
 }
 
 function describeServe(event: LayerServerEvent, layers: ResolvedLayer[]): PushProgressEvent | undefined {
-  if (event.type === "end" || event.digest === undefined) return undefined;
+  if (event.type === "end") return undefined;
   const layer = layers.find((entry) => entry.digest === event.digest);
   const name = layer ? `layer ${layer.index + 1}` : event.digest.slice(7, 19);
   const bytes = event.type === "progress" ? event.bytes : 0;

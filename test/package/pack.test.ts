@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test } from "node:test";
+import { after, test } from "node:test";
 import { repoRoot } from "../cli/run-cli.ts";
 
 test("npm pack produces a package that installs globally and runs", { timeout: 240_000 }, () => {
   const work = mkdtempSync(join(tmpdir(), "hc-pack-"));
+  after(() => rmSync(work, { recursive: true, force: true }));
   const packed = JSON.parse(
     execFileSync("npm", ["pack", "--json", "--pack-destination", work], { cwd: repoRoot, encoding: "utf8" }),
   ) as Array<{ filename: string; files: Array<{ path: string }> }>;
