@@ -475,73 +475,57 @@ export class V4Emulator {
           : `${distribution.did}:${distribution.version_id}`;
     }
     type Found = { pkg: WirePackage; db: string; matchNames: string[]; key: string };
+    /** A binary package as ClairCore reports it, with its source package (empty when there is none). */
+    const found = (
+      db: string,
+      key: string,
+      p: { name: string; version: string; arch: string },
+      sourceKey: string,
+      sourceName: string,
+      matchNames: string[],
+    ): Found => ({
+      key,
+      db,
+      matchNames,
+      pkg: {
+        id: this.idFor(key),
+        name: p.name,
+        version: p.version,
+        kind: "binary",
+        source: sourceName
+          ? {
+              id: this.idFor(`${sourceKey}|${sourceName}|${p.version}`),
+              name: sourceName,
+              version: p.version,
+              kind: "source",
+              normalized_version: "",
+              cpe: "",
+            }
+          : { id: this.idFor("src|"), name: "", version: "", normalized_version: "", cpe: "" },
+        normalized_version: "",
+        arch: p.arch,
+        cpe: "",
+      },
+    });
     const packagesAt = (prefix: LayerContents[]): Found[] => {
-      const found: Found[] = [];
+      const all: Found[] = [];
       const dpkg = resolveStackFile(prefix, "var/lib/dpkg/status");
       if (dpkg) {
         for (const p of parseDpkgStatus(dpkg.toString("utf8"))) {
           if (!p.installed) continue;
-          const sourceName = p.source;
-          const key = `dpkg|${p.name}|${p.version}|${p.arch}|${sourceName}`;
-          const source: WirePackage = sourceName
-            ? {
-                id: this.idFor(`dpkg-src|${sourceName}|${p.version}`),
-                name: sourceName,
-                version: p.version,
-                kind: "source",
-                normalized_version: "",
-                cpe: "",
-              }
-            : { id: this.idFor("src|"), name: "", version: "", normalized_version: "", cpe: "" };
-          found.push({
-            key,
-            db: "var/lib/dpkg/status",
-            matchNames: [p.name, sourceName.replace(/\s*\(.*\)$/, "")].filter((n) => n !== ""),
-            pkg: {
-              id: this.idFor(key),
-              name: p.name,
-              version: p.version,
-              kind: "binary",
-              source,
-              normalized_version: "",
-              arch: p.arch,
-              cpe: "",
-            },
-          });
+          const names = [p.name, p.source.replace(/\s*\(.*\)$/, "")].filter((n) => n !== "");
+          const key = `dpkg|${p.name}|${p.version}|${p.arch}|${p.source}`;
+          all.push(found("var/lib/dpkg/status", key, p, "dpkg-src", p.source, names));
         }
       }
       const apk = resolveStackFile(prefix, "lib/apk/db/installed");
       if (apk) {
         for (const p of parseApkInstalled(apk.toString("utf8"))) {
           const key = `apk|${p.name}|${p.version}|${p.arch}`;
-          const source: WirePackage = p.origin
-            ? {
-                id: this.idFor(`apk-src|${p.origin}|${p.version}`),
-                name: p.origin,
-                version: p.version,
-                kind: "source",
-                normalized_version: "",
-                cpe: "",
-              }
-            : { id: this.idFor("src|"), name: "", version: "", normalized_version: "", cpe: "" };
-          found.push({
-            key,
-            db: "lib/apk/db/installed",
-            matchNames: [p.name],
-            pkg: {
-              id: this.idFor(key),
-              name: p.name,
-              version: p.version,
-              kind: "binary",
-              source,
-              normalized_version: "",
-              arch: p.arch,
-              cpe: "",
-            },
-          });
+          all.push(found("lib/apk/db/installed", key, p, "apk-src", p.origin, [p.name]));
         }
       }
-      return found;
+      return all;
     };
     const perPrefix = stack.map((_, k) => new Set(packagesAt(stack.slice(0, k + 1)).map((f) => f.key)));
     const final = packagesAt(stack);
